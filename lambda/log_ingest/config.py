@@ -1,0 +1,148 @@
+"""Settings (from the environment Terraform sets) and the injectable dependencies.
+
+Required: ``TABLE_NAME``, ``DLQ_URL``. Optional: ``ACCEPTED_SUFFIXES`` (comma-separated),
+``LOG_LEVEL`` (INFO), ``WRITE_CONCURRENCY`` (4 concurrent BatchWriteItem calls),
+``SAFETY_MARGIN_MS`` (time kept in reserve before the Lambda timeout; default 10 s, at most a
+fifth of the time the invocation started with), ``S3_ADDRESSING_STYLE`` (auto|path|virtual, for
+emulators without virtual-host buckets). The SDK endpoint comes from the environment
+(``AWS_ENDPOINT_URL`` ...), which boto3 honours natively: no endpoint is coded here.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Literal, cast
+
+from .formats import DEFAULT_ACCEPTED_SUFFIXES, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINE_BYTES
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
+
+AddressingStyle = Literal["auto", "path", "virtual"]
+DEFAULT_SAFETY_MARGIN_MS: Final = 10_000
+DEFAULT_WRITE_CONCURRENCY: Final = 4
+MAX_WRITE_CONCURRENCY: Final = 16
+CONNECT_TIMEOUT_S: Final = 5
+READ_TIMEOUT_S: Final = 30
+#: Attempts per request, the first one included (botocore's standard retry mode: throttling,
+#: 5xx and connection errors are retried with exponential backoff).
+TOTAL_MAX_ATTEMPTS: Final = 5
+
+
+class ConfigurationError(Exception):
+    """A required setting is missing or invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    dlq_url: str
+    accepted_suffixes: tuple[str, ...] = DEFAULT_ACCEPTED_SUFFIXES
+    log_level: str = "INFO"
+    write_concurrency: int = DEFAULT_WRITE_CONCURRENCY
+    safety_margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
+    s3_addressing_style: AddressingStyle | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    #: Entries (records + rejections) held in memory before writing starts; see ingest.py.
+    hold_max_entries: int = 5000
+    hold_max_chars: int = 8 << 20
+    #: Rejections logged one by one per object; the rest are counted in one line.
+    max_logged_rejections: int = 50
+    #: Line reasons quoted in a DLQ FailureReason for a file whose every record was rejected.
+    reasons_in_summary: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        table = env.get("TABLE_NAME", "").strip()
+        dlq = env.get("DLQ_URL", "").strip()
+        missing = [name for name, value in (("TABLE_NAME", table), ("DLQ_URL", dlq)) if not value]
+        if missing:
+            raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
+        raw_suffixes = env.get("ACCEPTED_SUFFIXES", "")
+        suffixes = tuple(
+            s if s.startswith(".") else f".{s}"
+            for s in (p.strip().lower() for p in raw_suffixes.split(","))
+            if s
+        )
+        raw_style = env.get("S3_ADDRESSING_STYLE", "").strip().lower()
+        style: AddressingStyle | None
+        if not raw_style:
+            style = None
+        elif raw_style in ("auto", "path", "virtual"):
+            style = cast("AddressingStyle", raw_style)
+        else:
+            raise ConfigurationError(f"S3_ADDRESSING_STYLE must be auto, path or virtual, not {raw_style!r}")
+        return cls(
+            table_name=table,
+            dlq_url=dlq,
+            accepted_suffixes=suffixes or DEFAULT_ACCEPTED_SUFFIXES,
+            log_level=env.get("LOG_LEVEL", "INFO").strip() or "INFO",
+            write_concurrency=_int_setting(
+                env, "WRITE_CONCURRENCY", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY
+            ),
+            safety_margin_ms=_int_setting(env, "SAFETY_MARGIN_MS", DEFAULT_SAFETY_MARGIN_MS, 0, 600_000),
+            s3_addressing_style=style,
+        )
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """Everything the handler touches outside itself; tests pass fakes."""
+
+    settings: Settings
+    s3: S3Client
+    dynamodb: DynamoDBClient
+    sqs: SQSClient
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+    executor: ThreadPoolExecutor | None = field(default=None)
+
+
+def build_dependencies(settings: Settings) -> Dependencies:
+    """Real boto3 clients: standard retry mode, bounded timeouts, endpoint from the environment."""
+    import boto3  # noqa: PLC0415 -- keep module import cheap for tests that never build clients
+    from botocore.config import Config  # noqa: PLC0415
+
+    base = Config(
+        retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        max_pool_connections=max(10, settings.write_concurrency * 2),
+    )
+    s3_config = base
+    if settings.s3_addressing_style:
+        s3_config = base.merge(Config(s3={"addressing_style": settings.s3_addressing_style}))
+    session = boto3.session.Session()
+    executor = (
+        ThreadPoolExecutor(max_workers=settings.write_concurrency, thread_name_prefix="ddb-writer")
+        if settings.write_concurrency > 1
+        else None
+    )
+    return Dependencies(
+        settings=settings,
+        s3=session.client("s3", config=s3_config),
+        dynamodb=session.client("dynamodb", config=base),
+        sqs=session.client("sqs", config=base),
+        executor=executor,
+    )

@@ -1,0 +1,246 @@
+"""Typed, tolerant parsing of the SQS event and of each message body.
+
+Shapes follow the AWS documentation (and Powertools' event dataclasses): an SQS event is
+``{"Records": [{"messageId", "receiptHandle", "body", "attributes", ...}, ...]}``; the body of a
+message sent by an S3 event notification is the S3 event *as a JSON string*:
+``{"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {...}}, ...]}``,
+or ``{"Service": "Amazon S3", "Event": "s3:TestEvent", ...}`` when the notification is set up.
+
+Nothing here raises for any input: problems become values carrying a specific reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import unquote_plus
+
+_MAX_REASON_KEYS: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SqsMessage:
+    """One SQS record of the Lambda event."""
+
+    message_id: str
+    body: str
+    receive_count: int | None
+    event_source_arn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidSqsRecord:
+    """An SQS record that cannot even be reported (no ``messageId``): logged, never retried."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class S3ObjectRef:
+    """One S3 record of an S3 event notification, with the key URL-decoded."""
+
+    index: int
+    bucket: str
+    key: str
+    raw_key: str
+    event_name: str
+    version_id: str | None
+    size: int | None
+    etag: str | None
+    sequencer: str | None
+    raw: Mapping[str, Any]
+
+    @property
+    def is_object_created(self) -> bool:
+        return self.event_name == "" or self.event_name.startswith("ObjectCreated:")
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidS3Record:
+    """An entry of ``Records`` that is not a usable S3 record (a permanent failure of that entry)."""
+
+    index: int
+    reason: str
+    raw: Any
+    bucket: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class S3Notification:
+    """A message body that is an S3 event notification (all ``Records``, not just ``[0]``)."""
+
+    records: tuple[S3ObjectRef | InvalidS3Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class S3TestEvent:
+    """``s3:TestEvent``: sent by S3 when the notification configuration is created."""
+
+    bucket: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidBody:
+    """A body that is not an S3 event at all: the whole message is a permanent failure."""
+
+    reason: str
+
+
+MessageBody = S3Notification | S3TestEvent | InvalidBody
+
+
+def parse_sqs_event(event: object) -> tuple[list[SqsMessage], list[InvalidSqsRecord]]:
+    """Split a Lambda event into usable SQS messages and records that cannot be reported."""
+    if not isinstance(event, Mapping):
+        return [], [InvalidSqsRecord(-1, f"event is a {type(event).__name__}, not an SQS event object")]
+    records = event.get("Records")
+    if not isinstance(records, list):
+        return [], [InvalidSqsRecord(-1, "event has no 'Records' list: not an SQS event")]
+    messages: list[SqsMessage] = []
+    invalid: list[InvalidSqsRecord] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            invalid.append(InvalidSqsRecord(index, f"SQS record is a {type(record).__name__}, not an object"))
+            continue
+        message_id = record.get("messageId")
+        if not isinstance(message_id, str) or not message_id:
+            invalid.append(InvalidSqsRecord(index, "SQS record has no messageId"))
+            continue
+        body = record.get("body")
+        attributes = record.get("attributes")
+        receive_count: int | None = None
+        if isinstance(attributes, Mapping):
+            raw_count = attributes.get("ApproximateReceiveCount")
+            if isinstance(raw_count, str) and raw_count.isdigit():
+                receive_count = int(raw_count)
+        arn = record.get("eventSourceARN")
+        messages.append(
+            SqsMessage(
+                message_id=message_id,
+                body=body if isinstance(body, str) else "",
+                receive_count=receive_count,
+                event_source_arn=arn if isinstance(arn, str) else None,
+            )
+        )
+    return messages, invalid
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def parse_body(body: str) -> MessageBody:  # noqa: PLR0911 -- one return per specific reason
+    """Parse one SQS message body (the S3 event is a JSON *string* inside the SQS record)."""
+    if not body.strip():
+        return InvalidBody("message body is empty")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return InvalidBody(
+            f"message body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        )
+    except (ValueError, RecursionError) as exc:
+        return InvalidBody(f"message body is not valid JSON ({type(exc).__name__})")
+    if not isinstance(document, dict):
+        return InvalidBody(
+            f"message body is a JSON {_json_kind(document)}, not an S3 event notification object"
+        )
+    if document.get("Event") == "s3:TestEvent":
+        bucket = document.get("Bucket")
+        return S3TestEvent(bucket if isinstance(bucket, str) else None)
+    if "Records" not in document:
+        if document.get("Type") == "Notification" and "Message" in document:
+            return InvalidBody(
+                "message body is an SNS notification envelope, not an S3 event "
+                "(enable raw message delivery on the SNS subscription)"
+            )
+        if "detail-type" in document and "detail" in document:
+            return InvalidBody("message body is an EventBridge event, not an S3 event notification")
+        keys = ", ".join(sorted(str(k) for k in document)[:_MAX_REASON_KEYS]) or "none"
+        return InvalidBody(f"JSON object has no 'Records' array: not an S3 event notification (keys: {keys})")
+    records = document["Records"]
+    if not isinstance(records, list):
+        return InvalidBody(f"'Records' is a JSON {_json_kind(records)}, not an array")
+    if not records:
+        return InvalidBody("S3 event notification has an empty 'Records' array")
+    parsed = tuple(parse_s3_record(i, r) for i, r in enumerate(records))
+    if all(
+        isinstance(p, InvalidS3Record) and not _looks_like_s3(r) for p, r in zip(parsed, records, strict=True)
+    ):
+        first = parsed[0]
+        assert isinstance(first, InvalidS3Record)
+        return InvalidBody(f"'Records' holds no S3 event records ({first.reason})")
+    return S3Notification(parsed)
+
+
+def _looks_like_s3(record: object) -> bool:
+    return isinstance(record, dict) and (record.get("eventSource") == "aws:s3" or "s3" in record)
+
+
+def parse_s3_record(index: int, record: object) -> S3ObjectRef | InvalidS3Record:  # noqa: PLR0911
+    """Validate one entry of ``Records``; decode the URL-encoded key (``+`` is a space)."""
+    if not isinstance(record, dict):
+        return InvalidS3Record(index, f"record {index} is a JSON {_json_kind(record)}, not an object", record)
+    source = record.get("eventSource")
+    if source is not None and source != "aws:s3":
+        return InvalidS3Record(index, f"record {index} has eventSource {source!r}, not 'aws:s3'", record)
+    s3 = record.get("s3")
+    if not isinstance(s3, dict):
+        return InvalidS3Record(index, f"record {index} has no 's3' object", record)
+    bucket_obj = s3.get("bucket")
+    object_obj = s3.get("object")
+    bucket = bucket_obj.get("name") if isinstance(bucket_obj, dict) else None
+    raw_key = object_obj.get("key") if isinstance(object_obj, dict) else None
+    if not isinstance(bucket, str) or not bucket:
+        return InvalidS3Record(index, f"record {index} has no s3.bucket.name", record)
+    if not isinstance(raw_key, str) or not raw_key:
+        return InvalidS3Record(index, f"record {index} has no s3.object.key", record, bucket=bucket)
+    try:
+        key = unquote_plus(raw_key, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return InvalidS3Record(
+            index,
+            f"record {index}: object key {raw_key[:200]!r} is not percent-encoded UTF-8",
+            record,
+            bucket,
+        )
+    assert isinstance(object_obj, dict)
+    event_name = record.get("eventName")
+    return S3ObjectRef(
+        index=index,
+        bucket=bucket,
+        key=key,
+        raw_key=raw_key,
+        event_name=event_name if isinstance(event_name, str) else "",
+        version_id=_opt_str(object_obj.get("versionId")),
+        size=_opt_int(object_obj.get("size")),
+        etag=_opt_str(object_obj.get("eTag")),
+        sequencer=_opt_str(object_obj.get("sequencer")),
+        raw=record,
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -1,0 +1,1 @@
+"""Backends: where a stack runs. See :mod:`s3pipe.backends.base` for the contract."""

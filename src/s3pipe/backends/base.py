@@ -1,0 +1,113 @@
+"""The backend contract: start -> endpoint + region + credentials; health; logs; stop.
+
+Every place a stack can run (the embedded MiniStack, LocalStack in a container, an endpoint
+someone else started, a real AWS account) implements :class:`Backend`. The rest of the harness
+only ever talks to this contract.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import ClassVar
+
+FAKE_ACCESS_KEY = "test"
+FAKE_SECRET_KEY = "test"  # noqa: S105 - the well-known fake credential every emulator accepts
+
+
+class Capability(enum.Enum):
+    """AWS semantics a backend provides; tests declare the ones they need with a marker."""
+
+    LAMBDA_EXECUTION = "the function really runs when messages arrive"
+    PARTIAL_BATCH_RESPONSE = "ReportBatchItemFailures returns only the listed messages"
+    STRICT_BATCH_ITEM_IDENTIFIERS = "an empty or unknown itemIdentifier fails the whole batch"
+    REDRIVE = "a message moves to the DLQ after maxReceiveCount receives"
+    MAPPING_TIMEOUT_VALIDATION = "a mapping is refused when the function timeout exceeds the visibility timeout"
+    IAM_ENFORCEMENT = "calls outside the function role's policy are denied"
+    LOG_RETRIEVAL = "the function's log lines can be read back from CloudWatch Logs"
+    FUNCTION_ENDPOINT_OVERRIDE = "the function honours AWS_ENDPOINT_URL* from its environment (fault injection)"
+    FAST_REDEPLOY = "stacks are cheap: warm reuse and redeploys take seconds"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def fake(cls) -> Credentials:
+        return cls(FAKE_ACCESS_KEY, FAKE_SECRET_KEY)
+
+    @property
+    def is_fake(self) -> bool:
+        return self.access_key_id == FAKE_ACCESS_KEY and self.secret_access_key == FAKE_SECRET_KEY
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom to talk to AWS. ``url`` is None for real AWS (the SDK's defaults apply)."""
+
+    url: str | None
+    region: str
+    credentials: Credentials
+
+    def boto3_kwargs(self) -> dict[str, str]:
+        kwargs = {
+            "region_name": self.region,
+            "aws_access_key_id": self.credentials.access_key_id,
+            "aws_secret_access_key": self.credentials.secret_access_key,
+        }
+        if self.credentials.session_token:
+            kwargs["aws_session_token"] = self.credentials.session_token
+        if self.url:
+            kwargs["endpoint_url"] = self.url
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    detail: str
+
+
+class Backend(abc.ABC):
+    """A place where the stack runs. Use as a context manager or call start()/stop()."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    #: True for emulators: the endpoint guard then requires loopback endpoints and fake credentials.
+    is_emulator: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def start(self) -> Endpoint:
+        """Start (or attach to) the backend and return once it is healthy."""
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Ask the backend whether it can serve requests now."""
+
+    def logs(self, tail: int = 200) -> list[str]:
+        """The backend's own log lines (emulator log, container log); empty when there are none."""
+        del tail
+        return []
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop what start() started (idempotent). Attach-only backends leave the target running."""
+
+    def detach(self) -> None:
+        """Leave the backend running after this process ends (warm reuse); default: same as doing nothing."""
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,182 @@
+"""Backend ``embedded`` (the default): MiniStack as a local process, no Docker.
+
+MiniStack runs Lambda functions as local worker processes. It is started under a small
+supervisor (``supervisor.py``) that owns its process group, so stopping the backend, or the
+test process dying, also reaps the Lambda workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.health import probe_health, wait_until_healthy
+from s3pipe.backends.ministack_env import ensure_ministack_python
+from s3pipe.errors import EmulatorError, tail
+from s3pipe.progress import Progress, silent
+
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+
+#: Variables that could point the emulator's Lambda workers at a real account or endpoint.
+_SCRUBBED_PREFIXES = ("AWS_",)
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def emulator_environment(port: int, region: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The emulator's environment: no real AWS settings at all, fake credentials, loopback only.
+
+    The Lambda workers inherit this environment, so scrubbing it is what keeps a handler running
+    in the emulator from ever seeing the developer's real credentials.
+    """
+    env = {k: v for k, v in (base if base is not None else os.environ).items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        {
+            "GATEWAY_PORT": str(port),
+            "BIND_HOST": "127.0.0.1",
+            "MINISTACK_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": Credentials.fake().access_key_id,
+            "AWS_SECRET_ACCESS_KEY": Credentials.fake().secret_access_key,
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class EmbeddedBackend(Backend):
+    """MiniStack on a loopback port, from its own venv."""
+
+    name: ClassVar[str] = "embedded"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.LAMBDA_EXECUTION,
+            Capability.PARTIAL_BATCH_RESPONSE,
+            Capability.REDRIVE,
+            Capability.LOG_RETRIEVAL,
+            Capability.FUNCTION_ENDPOINT_OVERRIDE,
+            Capability.FAST_REDEPLOY,
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        log_dir: Path,
+        cache_dir: Path,
+        spec: str,
+        port: int = 0,
+        python: Path | None = None,
+        start_timeout: float = 60.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.region = region
+        self.log_dir = log_dir
+        self.cache_dir = cache_dir
+        self.spec = spec
+        self.requested_port = port
+        self.python = python
+        self.start_timeout = start_timeout
+        self.progress = progress or silent()
+        self.port: int | None = None
+        self.log_path: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._detached = False
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the embedded backend has not been started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> Endpoint:
+        python = ensure_ministack_python(self.spec, self.cache_dir, self.progress, self.python)
+        started = time.monotonic()
+        self.port = self.requested_port or free_loopback_port()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.log_dir / f"ministack-{self.port}.log"
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=emulator_environment(self.port, self.region),
+                cwd=self.log_dir,
+                start_new_session=True,
+            )
+        wait_until_healthy(
+            "MiniStack",
+            self.url,
+            timeout=self.start_timeout,
+            exit_code=lambda: self._process.poll() if self._process else None,
+            log_tail=lambda: self.logs(20),
+            log_path=str(self.log_path),
+        )
+        self.progress.done("emulator", time.monotonic() - started, f"MiniStack on {self.url} (log {self.log_path})")
+        return Endpoint(self.url, self.region, Credentials.fake())
+
+    def health(self) -> Health:
+        if self._process is None:
+            return Health(False, "not started")
+        if (code := self._process.poll()) is not None:
+            return Health(False, f"emulator process exited with code {code}")
+        return probe_health(self.url)
+
+    def logs(self, tail_lines: int = 200) -> list[str]:
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+        return tail(text.splitlines(), tail_lines)
+
+    def detach(self) -> None:
+        """Let the emulator outlive this process (``--s3pipe-keep``): tell the supervisor to stop watching."""
+        if self._process and self._process.stdin and not self._detached:
+            self._process.stdin.write(b"detach\n")
+            self._process.stdin.flush()
+            self._process.stdin.close()
+            self._detached = True
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or self._detached:
+            return
+        if process.poll() is None:
+            process.terminate()  # the supervisor terminates the whole group, workers included
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if process.stdin:
+            process.stdin.close()
+        if self.log_path is not None:
+            self.progress.stage("emulator", f"stopped (log kept at {self.log_path})")
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBackend(url={self.url if self.port else None!r}, log={self.log_path})"
+
+
+def raise_if_unhealthy(backend: Backend, endpoint: str) -> None:
+    health = backend.health()
+    if not health.healthy:
+        raise EmulatorError.unreachable(endpoint, health.detail)

@@ -1,0 +1,223 @@
+"""``s3pipe``: run the pipeline locally (up/down/status), show it working (demo), package, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Option
+from s3pipe.deploy import StackRecord
+from s3pipe.errors import HarnessError
+from s3pipe.progress import Progress
+from s3pipe.session import StackSession, pid_alive
+from s3pipe.stack import Stack
+
+DEV_STACK = "dev"
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest directory (upwards) holding both ``infra/`` and ``lambda/``; else ``start``."""
+    for candidate in (start, *start.parents):
+        if (candidate / "infra").is_dir() and (candidate / "lambda").is_dir():
+            return candidate
+    return start
+
+
+def load_config(args: argparse.Namespace, **overrides: Any) -> HarnessConfig:
+    root = find_project_root(Path.cwd())
+
+    def lookup(option: Option) -> str | None:
+        value = getattr(args, option.name, None)
+        return None if value is None else str(value)
+
+    return HarnessConfig.resolve(root, lookup).with_overrides(**overrides)
+
+
+def print_stack(stack: Stack) -> None:
+    outputs = stack.outputs
+    aws = stack.aws_cli_hint()
+    rows = [
+        ("bucket", outputs.bucket_name),
+        ("queue", outputs.queue_url),
+        ("DLQ", outputs.dlq_url),
+        ("table", outputs.table_name),
+        ("function", outputs.function_name),
+        ("log group", outputs.log_group_name),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print()
+    print("Try the article's checks (names from above):")
+    print(f"  {aws} s3api put-object --bucket {outputs.bucket_name} --key server-log.json --body samples/server-log.json")
+    print(f"  {aws} dynamodb scan --table-name {outputs.table_name}")
+    print(f"  {aws} sqs receive-message --queue-url {outputs.dlq_url}")
+    print(f"  {aws} logs tail {outputs.log_group_name} --follow")
+    print("  (credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)")
+    print()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    port = args.port if args.port is not None else LOCALSTACK_PORT
+    config = load_config(args, port=port)
+    progress = Progress()
+    session = StackSession(config, progress, args.stack, port=port)
+    stack = session.open()
+    print_stack(stack)
+    _lend(session)
+    if args.detach:
+        session.close(keep=True)
+        print(f"Left running in the background. Stop it with: s3pipe down --stack {args.stack}")
+        return 0
+    print(f"Running. Ctrl-C or `s3pipe down --stack {args.stack}` stops it.")
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stopping:
+            if session.backend is not None and not session.backend.health().healthy:
+                print("The emulator stopped.", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        session.close(keep=False)
+    return 0
+
+
+def _lend(session: StackSession) -> None:
+    """Mark the stack as lendable: test sessions may reuse it while `up` keeps running."""
+    workspace = session.deployer.workspace(session.stack_name)
+    record = StackRecord.load(workspace.record_path)
+    if record is not None:
+        record.owner_pid = None
+        record.save(workspace.record_path)
+    (workspace.root / "up.pid").write_text(str(os.getpid()))
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    workspace_root = config.path(config.state_dir) / "stacks" / args.stack
+    record = StackRecord.load(workspace_root / "stack.json")
+    up_pid_file = workspace_root / "up.pid"
+    stopped = False
+    if up_pid_file.exists():
+        pid = int(up_pid_file.read_text().strip() or 0)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            stopped = True
+        up_pid_file.unlink(missing_ok=True)
+    if record is not None and record.emulator_pid and pid_alive(record.emulator_pid):
+        os.kill(record.emulator_pid, signal.SIGTERM)  # the supervisor reaps the emulator and its workers
+        stopped = True
+    (workspace_root / "stack.json").unlink(missing_ok=True)
+    print(f"stack {args.stack!r}: {'stopped' if stopped else 'nothing running'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    stacks_dir = config.path(config.state_dir) / "stacks"
+    records = sorted(stacks_dir.glob("*/stack.json")) if stacks_dir.exists() else []
+    if not records:
+        print("no stacks recorded")
+        return 0
+    for path in records:
+        record = StackRecord.load(path)
+        if record is None:
+            continue
+        alive = pid_alive(record.emulator_pid) if record.emulator_pid else None
+        state = "running" if alive else ("stopped" if alive is False else "external")
+        print(f"{record.name:<16} {record.backend:<10} {record.endpoint_url or 'AWS':<28} {state}")
+    return 0
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from s3pipe.packaging import build_lambda_zip
+
+    config = load_config(args)
+    artifact = build_lambda_zip(config.path(config.lambda_dir), Path(args.out).resolve())
+    print(f"{artifact.path}  {artifact.size} bytes  sha256={artifact.sha256}  base64sha256={artifact.base64sha256}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from s3pipe.demo import run_demo
+
+    config = load_config(args, keep=False, reuse=False)
+    return run_demo(config, Progress(), samples=config.root / "samples")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from s3pipe.bench import run_bench
+
+    config = load_config(args)
+    return run_bench(config, Progress(), quick=args.quick)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    for name in ("backend", "endpoint_url", "region", "tf_plugin_dir", "state_dir", "infra_dir", "lambda_dir"):
+        option = OPTIONS_BY_NAME[name]
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"{option.help} [env {option.env}]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3pipe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the emulator on :4566 and apply the stack; runs until Ctrl-C")
+    _add_common(up)
+    up.add_argument("--port", type=int, default=None, help=f"emulator port (default {LOCALSTACK_PORT})")
+    up.add_argument("--stack", default=DEV_STACK, help="stack name (default: dev)")
+    up.add_argument("--detach", action="store_true", help="return once ready and leave the stack running")
+    up.set_defaults(handler=cmd_up)
+
+    down = commands.add_parser("down", help="stop a stack started by `s3pipe up`")
+    _add_common(down)
+    down.add_argument("--stack", default=DEV_STACK)
+    down.set_defaults(handler=cmd_down)
+
+    status = commands.add_parser("status", help="list recorded stacks")
+    _add_common(status)
+    status.set_defaults(handler=cmd_status)
+
+    demo = commands.add_parser("demo", help="up, upload the samples, show items and DLQ entries, down")
+    _add_common(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    package = commands.add_parser("package", help="build the reproducible Lambda zip for infra/")
+    _add_common(package)
+    package.add_argument("--out", default="build/lambda.zip")
+    package.set_defaults(handler=cmd_package)
+
+    bench = commands.add_parser("bench", help="measure ready/cold/warm times, latency, throughput, memory")
+    _add_common(bench)
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except HarnessError as error:
+        print(f"s3pipe: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Harness configuration: one table of options, resolved CLI flag -> ini -> environment -> default.
+
+The same table feeds the pytest plugin (``--s3pipe-*`` flags and ini keys) and the ``s3pipe`` CLI,
+so an option means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+BackendName = Literal["embedded", "localstack", "external", "aws"]
+BACKENDS: tuple[BackendName, ...] = ("embedded", "localstack", "external", "aws")
+
+DEFAULT_REGION = "ap-northeast-1"
+DEFAULT_MINISTACK_SPEC = "ministack==1.5.33"
+DEFAULT_LOCALSTACK_IMAGE = "localstack/localstack:4.4"
+LOCALSTACK_PORT = 4566
+
+
+@dataclass(frozen=True)
+class Option:
+    """One harness option and every way to set it."""
+
+    name: str
+    help: str
+    kind: Literal["str", "bool", "int", "path"] = "str"
+    default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--s3pipe-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "s3pipe_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "S3PIPE_" + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", default="embedded"),
+    Option("endpoint_url", "URL of an already running emulator (backend 'external')"),
+    Option("region", "AWS region of the stack", default=DEFAULT_REGION),
+    Option("keep", "leave the stack and emulator running after the session (for warm reuse)", kind="bool"),
+    Option("reuse", "reuse a warm stack left by `s3pipe up` or --s3pipe-keep", kind="bool", default="1"),
+    Option("tf_plugin_dir", "local mirror of Terraform providers (passed as `terraform init -plugin-dir`)", "path"),
+    Option("port", "port of the embedded emulator (0 = a free port)", kind="int", default="0"),
+    Option("infra_dir", "the Terraform root module to apply", kind="path", default="infra"),
+    Option("lambda_dir", "directory holding the Lambda package(s) to zip", kind="path", default="lambda"),
+    Option("state_dir", "where stacks keep their working copy, state and logs", kind="path", default=".s3pipe"),
+    Option("allow_aws", "opt in to deploying to a real AWS account (backend 'aws')", kind="bool"),
+    Option("localstack_image", "LocalStack image for backend 'localstack'", default=DEFAULT_LOCALSTACK_IMAGE),
+    Option("start_timeout", "seconds to wait for an emulator to become healthy", kind="int", default="60"),
+)
+OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(raw: str, *, source: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{source}: expected one of 1/0/true/false/yes/no, got {raw!r}")
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache for the emulator's venv, provider schema and plugin cache."""
+    if explicit := os.environ.get("S3PIPE_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "s3pipe"
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """Everything the harness needs to know, resolved once per session."""
+
+    root: Path
+    backend: BackendName = "embedded"
+    endpoint_url: str | None = None
+    region: str = DEFAULT_REGION
+    keep: bool = False
+    reuse: bool = True
+    tf_plugin_dir: Path | None = None
+    port: int = 0
+    infra_dir: Path = Path("infra")
+    lambda_dir: Path = Path("lambda")
+    state_dir: Path = Path(".s3pipe")
+    allow_aws: bool = False
+    localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
+    start_timeout: int = 60
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    ministack_spec: str = field(
+        default_factory=lambda: os.environ.get("S3PIPE_MINISTACK_SPEC", DEFAULT_MINISTACK_SPEC)
+    )
+    ministack_python: Path | None = field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("S3PIPE_MINISTACK_PYTHON")) else None
+    )
+    terraform_binary: str = field(default_factory=lambda: os.environ.get("S3PIPE_TERRAFORM", "terraform"))
+
+    def with_overrides(self, **changes: object) -> HarnessConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def resolve(
+        cls,
+        root: Path,
+        lookup: Callable[[Option], str | None] = lambda _option: None,
+        environ: Mapping[str, str] | None = None,
+    ) -> HarnessConfig:
+        """Resolve every option: ``lookup`` (CLI flag, then ini) first, then the environment, then defaults.
+
+        Relative paths are taken relative to ``root`` (the project root or pytest's rootdir).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for option in OPTIONS:
+            raw = lookup(option)
+            source = option.flag
+            if raw is None:
+                raw = env.get(option.env)
+                source = option.env
+            if raw is None:
+                raw = option.default
+                source = "default"
+            if raw is None:
+                continue
+            values[option.name] = _convert(option, raw, source, root)
+        backend = values.get("backend", "embedded")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        return cls(root=root, **values)  # type: ignore[arg-type]
+
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.root / relative
+
+
+def _convert(option: Option, raw: str, source: str, root: Path) -> object:
+    if option.kind == "bool":
+        return parse_bool(raw, source=source)
+    if option.kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{source}: expected an integer, got {raw!r}") from None
+    if option.kind == "path":
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else (root / path)
+    return raw

@@ -1,0 +1,236 @@
+"""Deploy the real ``infra/`` onto a backend: working copy, Lambda zip, init, apply, typed outputs.
+
+Stages print progress lines with timings (emulator start, init, apply, ready). What was
+deployed is recorded in ``stack.json`` beside the state so a later session can find and
+reuse a warm stack (see :mod:`s3pipe.reuse`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s3pipe.backends.base import Backend, Endpoint
+from s3pipe.config import HarnessConfig
+from s3pipe.packaging import LambdaArtifact, build_lambda_zip
+from s3pipe.progress import Progress
+from s3pipe.stack import Stack, StackOutputs
+from s3pipe.terraform.cli import ResourceTiming, Terraform
+from s3pipe.terraform.providers import ProviderInstallation
+from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases
+
+#: Environment variables that would send Terraform to a real account; removed for emulator backends.
+_AWS_ENV_PREFIX = "AWS_"
+
+#: Checks run on (endpoint, terraform environment, workspace) before anything is applied.
+Guard = Callable[[Endpoint, Mapping[str, str], StackWorkspace, Backend], None]
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Variables the harness passes to ``infra/``: test-friendly timings and throwaway resources.
+
+    Short timeouts make redelivery and DLQ routing observable in seconds; production defaults
+    live in ``infra/variables.tf``.
+    """
+
+    name_prefix: str
+    lambda_timeout: int = 10
+    visibility_timeout_seconds: int = 10
+    max_receive_count: int = 3
+    batch_size: int = 10
+    maximum_batching_window_in_seconds: int = 0
+    maximum_concurrency: int = 4
+    log_retention_days: int = 1
+    lambda_tracing_mode: str = "PassThrough"
+    #: Off for throwaway stacks: the provider waits a fixed ~55 s after creating a lifecycle configuration.
+    enable_lifecycle_rules: bool = False
+    extra_environment: Mapping[str, str] = field(default_factory=dict)
+    extra_variables: Mapping[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def unique_prefix(stack_name: str) -> str:
+        """``s3p-<stack>-<6 hex>``: unique per stack so parallel stacks never collide (<= 32 chars)."""
+        slug = "".join(c if c.isalnum() else "-" for c in stack_name.lower()).strip("-")[:16] or "stack"
+        return f"s3p-{slug}-{secrets.token_hex(3)}"
+
+    def to_variables(self, region: str, lambda_zip: Path) -> dict[str, Any]:
+        variables: dict[str, Any] = {
+            "region": region,
+            "name_prefix": self.name_prefix,
+            "lambda_zip_path": str(lambda_zip),
+            "lambda_timeout": self.lambda_timeout,
+            "visibility_timeout_seconds": self.visibility_timeout_seconds,
+            "max_receive_count": self.max_receive_count,
+            "batch_size": self.batch_size,
+            "maximum_batching_window_in_seconds": self.maximum_batching_window_in_seconds,
+            "maximum_concurrency": self.maximum_concurrency,
+            "log_retention_days": self.log_retention_days,
+            "lambda_tracing_mode": self.lambda_tracing_mode,
+            "enable_lifecycle_rules": self.enable_lifecycle_rules,
+            "extra_environment": dict(self.extra_environment),
+            "force_destroy": True,
+            "deletion_protection": False,
+        }
+        variables.update(self.extra_variables)
+        return variables
+
+
+@dataclass
+class StackRecord:
+    """What ``stack.json`` remembers about a deployed stack (for warm reuse and ``s3pipe down``)."""
+
+    name: str
+    backend: str
+    endpoint_url: str | None
+    region: str
+    infra_hash: str
+    lambda_sha256: str
+    settings_hash: str
+    outputs: dict[str, Any]
+    emulator_pid: int | None = None
+    emulator_log: str | None = None
+    owner_pid: int | None = None
+    deployed_at: float = field(default_factory=time.time)
+
+    def save(self, path: Path) -> None:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path) -> StackRecord | None:
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def terraform_environment(endpoint: Endpoint, installation: ProviderInstallation) -> dict[str, str]:
+    """Terraform's environment. For emulators: no real AWS settings, catch-all endpoint, fake credentials."""
+    if endpoint.url is None:
+        env = dict(os.environ)
+    else:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_AWS_ENV_PREFIX)}
+        env.update(
+            {
+                # The aws provider honours AWS_ENDPOINT_URL for every service the override does not list.
+                "AWS_ENDPOINT_URL": endpoint.url,
+                "AWS_ACCESS_KEY_ID": endpoint.credentials.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": endpoint.credentials.secret_access_key,
+                "AWS_REGION": endpoint.region,
+                "AWS_DEFAULT_REGION": endpoint.region,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+    for name in installation.unset:
+        env.pop(name, None)
+    env.update(installation.env)
+    env.setdefault("TF_INPUT", "0")
+    return env
+
+
+def settings_hash(variables: Mapping[str, Any]) -> str:
+    relevant = {k: v for k, v in variables.items() if k != "lambda_zip_path"}
+    return json.dumps(relevant, sort_keys=True)
+
+
+class Deployer:
+    """Applies ``infra/`` for one named stack and returns a :class:`Stack`."""
+
+    def __init__(self, config: HarnessConfig, progress: Progress, guard: Guard | None = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.guard = guard
+
+    def workspace(self, stack_name: str) -> StackWorkspace:
+        return StackWorkspace(self.config.path(self.config.state_dir) / "stacks" / stack_name)
+
+    def build_artifact(self, workspace: StackWorkspace, extra_files: Mapping[str, bytes] | None) -> LambdaArtifact:
+        return build_lambda_zip(
+            self.config.path(self.config.lambda_dir), workspace.artifacts / "lambda.zip", extra_files
+        )
+
+    def terraform(self, workspace: StackWorkspace, endpoint: Endpoint) -> tuple[Terraform, ProviderInstallation]:
+        installation = ProviderInstallation.resolve(self.config.tf_plugin_dir, self.config.cache_dir)
+        env = terraform_environment(endpoint, installation)
+        return Terraform(workspace.workdir, env, self.config.terraform_binary), installation
+
+    def deploy(
+        self,
+        stack_name: str,
+        backend: Backend,
+        endpoint: Endpoint,
+        settings: StackSettings,
+        extra_files: Mapping[str, bytes] | None = None,
+        *,
+        refresh: bool = True,
+    ) -> Stack:
+        """Apply the module; ``refresh=False`` skips reading every resource back (handler-only redeploys)."""
+        workspace = self.workspace(stack_name)
+        infra_dir = self.config.path(self.config.infra_dir)
+        infra_hash = workspace.sync(infra_dir)
+        artifact = self.build_artifact(workspace, extra_files)
+        workspace.write_override(endpoint, aws_provider_aliases(infra_dir))
+        variables = settings.to_variables(endpoint.region, artifact.path)
+        workspace.write_variables(variables)
+        terraform, installation = self.terraform(workspace, endpoint)
+        if self.guard is not None:
+            self.guard(endpoint, terraform.env, workspace, backend)
+
+        init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
+        init_key = f"{infra_hash}|{installation.source}|{workspace.state_path}"
+        if not init_marker.exists() or init_marker.read_text() != init_key:
+            self.progress.stage("init", f"providers from {installation.source}")
+            with self.progress.timed("init"):
+                terraform.init(installation.init_args)
+            init_marker.write_text(init_key)
+
+        self.progress.stage("apply", f"{infra_dir} -> stack {stack_name!r} ({settings.name_prefix})")
+
+        def report(timing: ResourceTiming) -> None:
+            if timing.seconds >= 5:
+                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
+
+        with self.progress.timed("apply"):
+            terraform.apply(on_resource=report, refresh=refresh)
+        outputs = StackOutputs.from_terraform(terraform.outputs())
+
+        record = StackRecord(
+            name=stack_name,
+            backend=backend.name,
+            endpoint_url=endpoint.url,
+            region=endpoint.region,
+            infra_hash=infra_hash,
+            lambda_sha256=artifact.sha256,
+            settings_hash=settings_hash(variables),
+            outputs=outputs.to_json(),
+            emulator_pid=getattr(backend, "pid", None),
+            emulator_log=str(getattr(backend, "log_path", "") or "") or None,
+            owner_pid=os.getpid(),
+        )
+        record.save(workspace.record_path)
+        return Stack(
+            name=stack_name,
+            outputs=outputs,
+            endpoint=endpoint,
+            backend=backend.name,
+            capabilities=backend.capabilities,
+            workdir=str(workspace.workdir),
+            timings=dict(self.progress.timings),
+        )
+
+    def destroy(self, stack_name: str, endpoint: Endpoint) -> None:
+        workspace = self.workspace(stack_name)
+        if not workspace.state_path.exists():
+            return
+        terraform, _ = self.terraform(workspace, endpoint)
+        with self.progress.timed("destroy"):
+            terraform.destroy()

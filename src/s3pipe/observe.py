@@ -1,0 +1,246 @@
+"""Watching a deployed stack from the outside: the function's log lines, the DLQ, the queue depth.
+
+Everything here reads through the same AWS APIs a person would use (CloudWatch Logs,
+SQS), so it works on every backend. Readers are incremental: each poll fetches only what
+is new since the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: int
+    stream: str
+    message: str
+    fields: Mapping[str, Any] | None = None
+
+    @property
+    def event(self) -> str | None:
+        if self.fields is None:
+            return None
+        value = self.fields.get("event")
+        return str(value) if value is not None else None
+
+
+def _parse_json_line(message: str) -> Mapping[str, Any] | None:
+    text = message.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+class FunctionLogs:
+    """Incremental reader of the function's CloudWatch log group."""
+
+    def __init__(self, client: CloudWatchLogsClient, group: str) -> None:
+        self.client = client
+        self.group = group
+        self._lines: list[LogLine] = []
+        self._seen: set[tuple[str, int, str]] = set()
+        self._cursor = 0
+
+    def poll(self) -> list[LogLine]:
+        new: list[LogLine] = []
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": self._cursor}
+        while True:
+            try:
+                response = self.client.filter_log_events(**kwargs)
+            except self.client.exceptions.ResourceNotFoundException:
+                return new  # no invocation has logged yet
+            for event in response.get("events", []):
+                stream = str(event.get("logStreamName", ""))
+                timestamp = int(event.get("timestamp", 0))
+                message = str(event.get("message", "")).rstrip("\n")
+                identity = (stream, timestamp, str(event.get("eventId") or message))
+                if identity in self._seen:
+                    continue
+                self._seen.add(identity)
+                line = LogLine(timestamp, stream, message, _parse_json_line(message))
+                new.append(line)
+                self._cursor = max(self._cursor, timestamp)
+            token = response.get("nextToken")
+            if not token:
+                break
+            kwargs["nextToken"] = token
+        new.sort(key=lambda line: line.timestamp)
+        self._lines.extend(new)
+        return new
+
+    @property
+    def lines(self) -> list[LogLine]:
+        return list(self._lines)
+
+    def structured(self) -> Iterator[LogLine]:
+        return (line for line in self._lines if line.fields is not None)
+
+    def for_object(self, bucket: str, key: str) -> list[LogLine]:
+        """Structured lines about this object, plus unstructured lines (tracebacks) of the same invocations."""
+        streams: set[str] = set()
+        chosen: list[LogLine] = []
+        for line in self._lines:
+            if line.fields and line.fields.get("bucket") == bucket and line.fields.get("key") == key:
+                streams.add(line.stream)
+        for line in self._lines:
+            if line.stream not in streams:
+                continue
+            if line.fields is None:
+                if not line.message.startswith(("START", "END", "REPORT")):
+                    chosen.append(line)
+            elif line.fields.get("key") in (None, key):
+                chosen.append(line)
+        return chosen
+
+
+@dataclass(frozen=True)
+class DlqEntry:
+    """A message found in the DLQ, with the reason when the handler routed it there itself."""
+
+    message_id: str
+    body: str
+    attributes: Mapping[str, str]
+    system_attributes: Mapping[str, str]
+    objects: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def reason(self) -> str:
+        explicit = self.attributes.get("FailureReason")
+        if explicit:
+            return explicit
+        receives = self.system_attributes.get("ApproximateReceiveCount", "?")
+        return f"redriven by SQS after {receives} receives (maxReceiveCount reached; see the function log)"
+
+    @property
+    def failure_class(self) -> str:
+        return self.attributes.get("FailureClass", "redriven")
+
+    def concerns(self, bucket: str, key: str) -> bool:
+        if (bucket, key) in self.objects:
+            return True
+        return self.attributes.get("ObjectBucket") == bucket and self.attributes.get("ObjectKey") == key
+
+
+def objects_in_s3_event(body: str) -> tuple[tuple[str, str], ...]:
+    """(bucket, decoded key) of every record of an S3 event notification body; empty for anything else."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return ()
+    records = document.get("Records") if isinstance(document, dict) else None
+    found: list[tuple[str, str]] = []
+    for record in records if isinstance(records, list) else []:
+        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        key = (s3.get("object") or {}).get("key")
+        if isinstance(bucket, str) and isinstance(key, str):
+            found.append((bucket, unquote_plus(key)))
+    return tuple(found)
+
+
+class DlqJournal:
+    """Drains the DLQ into a local journal so tests can look entries up by object, any number of times."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self._entries: dict[str, DlqEntry] = {}
+
+    def poll(self) -> list[DlqEntry]:
+        new: list[DlqEntry] = []
+        while True:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return new
+            for message in messages:
+                attributes = {
+                    name: str(value.get("StringValue", ""))
+                    for name, value in (message.get("MessageAttributes") or {}).items()
+                }
+                body = str(message.get("Body", ""))
+                entry = DlqEntry(
+                    message_id=str(message["MessageId"]),
+                    body=body,
+                    attributes=attributes,
+                    system_attributes={k: str(v) for k, v in (message.get("Attributes") or {}).items()},
+                    objects=objects_in_s3_event(body),
+                )
+                if entry.message_id not in self._entries:
+                    self._entries[entry.message_id] = entry
+                    new.append(entry)
+                self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    @property
+    def entries(self) -> list[DlqEntry]:
+        return list(self._entries.values())
+
+    def for_object(self, bucket: str, key: str) -> list[DlqEntry]:
+        return [entry for entry in self._entries.values() if entry.concerns(bucket, key)]
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def empty(self) -> bool:
+        return self.visible == 0 and self.in_flight == 0 and self.delayed == 0
+
+    def __str__(self) -> str:
+        return f"visible={self.visible} in_flight={self.in_flight} delayed={self.delayed}"
+
+
+def queue_depth(client: SQSClient, queue_url: str) -> QueueDepth:
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    ).get("Attributes", {})
+    return QueueDepth(
+        int(attributes.get("ApproximateNumberOfMessages", 0)),
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
+def wait_until_drained(
+    client: SQSClient, queue_url: str, *, timeout: float, quiet_polls: int = 3, interval: float = 0.1
+) -> tuple[bool, QueueDepth]:
+    """Poll until the queue shows nothing visible, in flight or delayed for ``quiet_polls`` polls in a row."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    depth = queue_depth(client, queue_url)
+    while True:
+        quiet = quiet + 1 if depth.empty else 0
+        if quiet >= quiet_polls:
+            return True, depth
+        if time.monotonic() >= deadline:
+            return False, depth
+        time.sleep(interval)
+        depth = queue_depth(client, queue_url)

@@ -1,0 +1,310 @@
+"""Test-facing helpers: upload into the test's own prefix, then wait for what the pipeline did.
+
+Every wait polls with a deadline and, when the deadline passes, fails with the per-object
+trace (S3 event -> SQS message -> invocations with receive counts -> items or DLQ) and the
+function's log lines for that object. No sleeps as synchronisation.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from s3pipe.errors import SettleTimeout
+from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
+from s3pipe.stack import Stack
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+#: Handler log events that end an object's processing (see lambda/log_ingest/logs.py).
+TERMINAL_EVENTS = frozenset({"object_stored", "object_partially_stored", "object_dead_lettered", "object_ignored"})
+RETRY_EVENTS = frozenset({"object_retry", "message_retry", "object_dead_letter_deferred"})
+DEFAULT_TIMEOUT = 60.0
+_POLL_INTERVAL = 0.1
+
+T = TypeVar("T")
+_deserializer = TypeDeserializer()
+
+
+def source_pk(bucket: str, key: str) -> str:
+    """Partition key of the items the handler generates for an object (see lambda/log_ingest/items.py)."""
+    return f"SRC#s3://{bucket}/{key}"
+
+
+def rejection_pk(bucket: str, key: str) -> str:
+    return f"REJECT#s3://{bucket}/{key}"
+
+
+def plain_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
+    """DynamoDB wire format -> Python values (numbers as Decimal)."""
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str
+    size: int
+    ordinal: int
+    uploaded_at: float
+
+    def __str__(self) -> str:
+        version = f" version {self.version_id}" if self.version_id else ""
+        return f"s3://{self.bucket}/{self.key}{version} ({self.size} bytes, upload #{self.ordinal} of this key)"
+
+
+@dataclass(frozen=True)
+class ObjectOutcome:
+    upload: Upload
+    event: str
+    fields: Mapping[str, Any]
+    lines: Sequence[LogLine] = field(default=())
+
+
+class StackObserver:
+    """Session-wide readers of the stack's function log and DLQ (shared by all tests of a worker)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
+        self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
+
+    def refresh(self) -> None:
+        self.logs.poll()
+        self.dlq.poll()
+
+    def object_lines(self, bucket: str, key: str) -> list[LogLine]:
+        return [
+            line
+            for line in self.logs.structured()
+            if line.fields is not None and line.fields.get("bucket") == bucket and line.fields.get("key") == key
+        ]
+
+    def depth(self) -> QueueDepth:
+        return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
+
+
+def poll_until(
+    check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str
+) -> T:
+    """Call ``check`` until it returns a value or the deadline passes; then fail with ``describe()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            raise SettleTimeout(f"{what} not seen within {timeout:.0f} s\n{describe()}")
+        time.sleep(_POLL_INTERVAL)
+
+
+class Pipeline:
+    """Per-test helper: a key prefix of its own, uploads, waits, lookups and traces."""
+
+    def __init__(self, stack: Stack, observer: StackObserver, prefix: str) -> None:
+        self.stack = stack
+        self.observer = observer
+        self.prefix = prefix
+        self._ordinals: dict[str, int] = {}
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.outputs.bucket_name
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # ------------------------------------------------------------------ inputs
+    def upload(self, name: str, body: bytes | str, *, gzip: bool = False) -> Upload:
+        """Put an object under the test's prefix (``name`` may contain '/', spaces, Unicode...)."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        if gzip:
+            data = gzip_module.compress(data, mtime=0)
+        key = self.key(name)
+        response = self.stack.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self._ordinals[key] = self._ordinals.get(key, 0) + 1
+        return Upload(
+            bucket=self.bucket,
+            key=key,
+            version_id=response.get("VersionId") or None,
+            etag=str(response.get("ETag", "")).strip('"'),
+            size=len(data),
+            ordinal=self._ordinals[key],
+            uploaded_at=time.time(),
+        )
+
+    def send_message(self, body: str) -> str:
+        """Send a raw message to the pipeline's queue (bodies S3 would never send)."""
+        return self.stack.sqs.send_message(QueueUrl=self.stack.outputs.queue_url, MessageBody=body)["MessageId"]
+
+    # ------------------------------------------------------------------ waits
+    def _outcome(self, upload: Upload) -> ObjectOutcome | None:
+        self.observer.refresh()
+        lines = self.observer.object_lines(upload.bucket, upload.key)
+        terminal = [line for line in lines if line.event in TERMINAL_EVENTS]
+        if upload.version_id is not None:
+            matching = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
+            if matching or any(line.fields and line.fields.get("version_id") for line in terminal):
+                terminal = matching
+        if len(terminal) < (1 if upload.version_id is not None else upload.ordinal):
+            redriven = self.observer.dlq.for_object(upload.bucket, upload.key)
+            if redriven and not terminal:
+                return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
+            return None
+        chosen = terminal[0] if upload.version_id is not None else terminal[upload.ordinal - 1]
+        return ObjectOutcome(upload, str(chosen.event), dict(chosen.fields or {}), lines)
+
+    def wait_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> ObjectOutcome:
+        """Wait until the function has finished with this upload (stored, partly stored, DLQ or ignored)."""
+        return poll_until(
+            lambda: self._outcome(upload),
+            timeout=timeout,
+            describe=lambda: self.trace(upload),
+            what=f"a final outcome for {upload}",
+        )
+
+    def settle(self, timeout: float = DEFAULT_TIMEOUT) -> QueueDepth:
+        """Wait until the queue is drained and nothing is in flight."""
+        drained, depth = wait_until_drained(self.stack.sqs, self.stack.outputs.queue_url, timeout=timeout)
+        if not drained:
+            raise SettleTimeout(f"queue not drained within {timeout:.0f} s: {depth}")
+        self.observer.refresh()
+        return depth
+
+    # ------------------------------------------------------------------ lookups
+    def items_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
+        """The items generated from this object (after it settled), ordered by SK."""
+        self.wait_for(upload, timeout)
+        return self.query(source_pk(upload.bucket, upload.key))
+
+    def rejections_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
+        """The rejected-line report items of this object, ordered by line."""
+        self.wait_for(upload, timeout)
+        return self.query(rejection_pk(upload.bucket, upload.key))
+
+    def dlq_entries_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
+        """DLQ entries for this object; waits until at least one arrived."""
+
+        def check() -> list[DlqEntry] | None:
+            self.observer.refresh()
+            return self.observer.dlq.for_object(upload.bucket, upload.key) or None
+
+        return poll_until(check, timeout=timeout, describe=lambda: self.trace(upload), what=f"a DLQ entry for {upload}")
+
+    def dlq_entries_for_message(self, message_id: str, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
+        def check() -> list[DlqEntry] | None:
+            self.observer.refresh()
+            found = [
+                entry
+                for entry in self.observer.dlq.entries
+                if entry.message_id == message_id or entry.attributes.get("SourceMessageId") == message_id
+            ]
+            return found or None
+
+        return poll_until(
+            check, timeout=timeout, describe=lambda: self.describe_message(message_id), what=f"DLQ entry for {message_id}"
+        )
+
+    def message_lines(self, message_id: str) -> list[LogLine]:
+        self.observer.refresh()
+        return [
+            line for line in self.observer.logs.structured() if line.fields and line.fields.get("message_id") == message_id
+        ]
+
+    def wait_for_message_event(self, message_id: str, events: set[str], timeout: float = DEFAULT_TIMEOUT) -> LogLine:
+        def check() -> LogLine | None:
+            return next((line for line in self.message_lines(message_id) if line.event in events), None)
+
+        return poll_until(
+            check,
+            timeout=timeout,
+            describe=lambda: self.describe_message(message_id),
+            what=f"one of {sorted(events)} for message {message_id}",
+        )
+
+    def query(self, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.stack.outputs.table_name,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.stack.dynamodb.query(**kwargs)
+            items.extend(plain_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self.stack.dynamodb.get_item(
+            TableName=self.stack.outputs.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return plain_item(item) if item else None
+
+    # ------------------------------------------------------------------ housekeeping
+    def purge(self) -> None:
+        """Empty both queues and the table (for tests that need a clean slate)."""
+        for url in (self.stack.outputs.queue_url, self.stack.outputs.dlq_url):
+            self.stack.sqs.purge_queue(QueueUrl=url)
+        table = self.stack.outputs.table_name
+        kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "PK, SK"}
+        while True:
+            page = self.stack.dynamodb.scan(**kwargs)
+            keys = [item for item in page.get("Items", [])]
+            for start in range(0, len(keys), 25):
+                requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+                self.stack.dynamodb.batch_write_item(RequestItems={table: requests})  # type: ignore[dict-item]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self.observer.refresh()
+
+    # ------------------------------------------------------------------ traces
+    def trace(self, upload: Upload) -> str:
+        """What was seen for this object, step by step, with its log lines (used in failure reports)."""
+        self.observer.refresh()
+        lines = self.observer.logs.for_object(upload.bucket, upload.key)
+        uploaded = datetime.fromtimestamp(upload.uploaded_at, UTC).strftime("%H:%M:%S.%f")[:-3]
+        out = [f"trace of {upload}, uploaded {uploaded} UTC"]
+        structured = [line for line in lines if line.fields is not None]
+        if not structured:
+            out.append("  S3 event -> SQS -> function: the function never logged this object")
+        for line in structured:
+            fields = dict(line.fields or {})
+            summary = ", ".join(
+                f"{name}={fields[name]}"
+                for name in ("stored", "rejected", "records", "reason", "error")
+                if name in fields
+            )
+            out.append(
+                f"  SQS message {fields.get('message_id', '?')} (receive {fields.get('receive_count', '?')}) -> "
+                f"invocation {fields.get('aws_request_id', '?')}: {line.event}" + (f" ({summary})" if summary else "")
+            )
+        items = self.query(source_pk(upload.bucket, upload.key))
+        rejections = self.query(rejection_pk(upload.bucket, upload.key))
+        out.append(f"  items under {source_pk(upload.bucket, upload.key)}: {len(items)}; rejection reports: {len(rejections)}")
+        dlq = self.observer.dlq.for_object(upload.bucket, upload.key)
+        out.append("  DLQ: " + ("; ".join(f"{e.message_id}: {e.reason}" for e in dlq) if dlq else "nothing"))
+        out.append(f"  queue now: {self.observer.depth()}")
+        out.append("  function log lines for this object:")
+        out.extend(f"    {line.message}" for line in lines[-40:]) if lines else out.append("    (none)")
+        return "\n".join(out)
+
+    def describe_message(self, message_id: str) -> str:
+        lines = self.message_lines(message_id)
+        out = [f"trace of SQS message {message_id}"]
+        out.extend(f"    {line.message}" for line in lines[-40:]) if lines else out.append("    (no log lines)")
+        out.append(f"  DLQ entries seen: {len(self.observer.dlq.entries)}; queue now: {self.observer.depth()}")
+        return "\n".join(out)

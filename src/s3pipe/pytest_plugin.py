@@ -1,0 +1,203 @@
+"""pytest plugin (``pytest11`` entry point ``s3pipe``): options, session stack, per-test pipeline helper.
+
+Fixtures
+    ``s3pipe_config``   the resolved :class:`~s3pipe.config.HarnessConfig` (session)
+    ``s3pipe_stack``    the deployed :class:`~s3pipe.stack.Stack`: started/applied once per session
+                        (per xdist worker), reused warm when possible
+    ``s3pipe_observer`` the session's log and DLQ readers for that stack
+    ``key_prefix``      a unique S3 key prefix for the current test
+    ``pipeline``        a :class:`~s3pipe.pipeline.Pipeline` bound to the stack and the test's prefix
+    ``s3pipe_stack_factory``  deploy extra stacks (other settings) on the session's backend
+
+Markers
+    ``@pytest.mark.requires(Capability.X, ...)`` skip, with the reason, where the backend lacks X
+    ``@pytest.mark.clean_stack``  purge queues and table before the test
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3pipe.backends.base import Capability
+from s3pipe.config import OPTIONS, HarnessConfig, Option
+from s3pipe.errors import HarnessError
+from s3pipe.pipeline import Pipeline, StackObserver
+from s3pipe.progress import Progress
+from s3pipe.session import StackSession
+from s3pipe.stack import Stack
+
+_CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("s3pipe", "s3-event-pipeline harness (flag > ini > S3PIPE_* env > default)")
+    for option in OPTIONS:
+        if option.kind == "bool":
+            group.addoption(
+                option.flag,
+                action="store_const",
+                const="1",
+                default=None,
+                dest=option.ini,
+                help=f"{option.help} [env {option.env}]",
+            )
+            group.addoption(
+                option.flag.replace("--s3pipe-", "--s3pipe-no-"),
+                action="store_const",
+                const="0",
+                dest=option.ini,
+                help=f"disable {option.flag}",
+            )
+        else:
+            group.addoption(option.flag, default=None, dest=option.ini, help=f"{option.help} [env {option.env}]")
+        parser.addini(option.ini, help=option.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires(*capabilities): the test needs these backend capabilities (s3pipe.Capability)"
+    )
+    config.addinivalue_line("markers", "clean_stack: purge the stack's queues and table before this test")
+
+    def lookup(option: Option) -> str | None:
+        value = config.getoption(option.ini, default=None)
+        if value is None:
+            ini_value = config.getini(option.ini)
+            value = ini_value if ini_value not in (None, "", []) else None
+        return None if value is None else str(value)
+
+    try:
+        config.stash[_CONFIG_KEY] = HarnessConfig.resolve(Path(str(config.rootpath)), lookup)
+    except ValueError as error:
+        raise pytest.UsageError(f"s3pipe: {error}") from None
+
+
+def _harness_config(config: pytest.Config) -> HarnessConfig:
+    return config.stash[_CONFIG_KEY]
+
+
+def _backend_capabilities(name: str) -> frozenset[Capability]:
+    from s3pipe.backends.registry import backend_class  # local: keeps optional backends lazy
+
+    return backend_class(name).capabilities
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needed: list[Capability] = []
+    for marker in item.iter_markers("requires"):
+        needed.extend(marker.args)
+    if not needed:
+        return
+    config = _harness_config(item.config)
+    available = _backend_capabilities(config.backend)
+    missing = [capability for capability in needed if capability not in available]
+    if missing:
+        details = "; ".join(f"{c.name} ({c.value})" for c in missing)
+        pytest.skip(f"backend {config.backend!r} does not provide: {details}")
+
+
+def _worker_id(config: pytest.Config) -> str:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+def _progress(config: pytest.Config) -> Progress:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    worker = _worker_id(config)
+    prefix = "[s3pipe]" if worker == "main" else f"[s3pipe {worker}]"
+    if reporter is not None and worker == "main":
+
+        def write(line: str) -> None:
+            reporter.write_line(line)
+
+        return Progress(write=write, prefix=prefix)
+    return Progress(prefix=prefix)  # xdist workers: stderr shows with -s or in the failure report
+
+
+@pytest.fixture(scope="session")
+def s3pipe_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    return _harness_config(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def s3pipe_session(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) -> Iterator[StackSession]:
+    """The session's stack lifecycle; one stack per xdist worker so workers never collide."""
+    worker = _worker_id(pytestconfig)
+    name = os.environ.get("S3PIPE_STACK_NAME") or ("pytest" if worker == "main" else f"pytest-{worker}")
+    session = StackSession(s3pipe_config, _progress(pytestconfig), name, guard=_guard())
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _guard() -> Any:
+    try:
+        from s3pipe.guard import check_deployment
+    except ImportError:  # pragma: no cover - the guard ships with the package
+        return None
+    return check_deployment
+
+
+@pytest.fixture(scope="session")
+def s3pipe_stack(s3pipe_session: StackSession) -> Stack:
+    try:
+        return s3pipe_session.open()
+    except HarnessError as error:
+        pytest.exit(f"s3pipe could not provide a stack:\n{error}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def s3pipe_observer(s3pipe_stack: Stack) -> StackObserver:
+    return StackObserver(s3pipe_stack)
+
+
+@pytest.fixture
+def key_prefix(request: pytest.FixtureRequest) -> str:
+    """``t/<test name>-<random>/``: unique per test and per run, so warm stacks never mix runs."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:60]
+    return f"t/{name}-{secrets.token_hex(3)}/"
+
+
+@pytest.fixture
+def pipeline(
+    request: pytest.FixtureRequest, s3pipe_stack: Stack, s3pipe_observer: StackObserver, key_prefix: str
+) -> Pipeline:
+    helper = Pipeline(s3pipe_stack, s3pipe_observer, key_prefix)
+    if request.node.get_closest_marker("clean_stack") is not None:
+        helper.purge()
+    return helper
+
+
+@pytest.fixture(scope="session")
+def s3pipe_stack_factory(
+    pytestconfig: pytest.Config, s3pipe_config: HarnessConfig
+) -> Iterator[Callable[..., Stack]]:
+    """Deploy more stacks with other settings, e.g. ``factory("chaos", extra_environment={...})``."""
+    sessions: list[StackSession] = []
+
+    def factory(name: str, **settings: Any) -> Stack:
+        worker = _worker_id(pytestconfig)
+        stack_name = name if worker == "main" else f"{name}-{worker}"
+        extra_files = settings.pop("extra_files", None)
+        session = StackSession(
+            s3pipe_config,
+            _progress(pytestconfig),
+            stack_name,
+            settings,
+            guard=_guard(),
+            extra_files=extra_files,
+        )
+        sessions.append(session)
+        return session.open()
+
+    yield factory
+    for session in reversed(sessions):
+        session.close()

@@ -1,0 +1,198 @@
+"""One stack's lifecycle for a pytest session or a CLI command: reuse or start, deploy, hand over, stop.
+
+Warm reuse: a stack left running (``s3pipe up`` or ``--s3pipe-keep``) is found through its
+``stack.json`` record. If its emulator still answers and the module and settings are unchanged,
+the session attaches without starting anything; a changed handler is redeployed with a
+refresh-less apply that only touches the function; anything else is redeployed or replaced,
+with a line saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.health import probe_health
+from s3pipe.backends.registry import create_backend
+from s3pipe.config import HarnessConfig
+from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
+from s3pipe.progress import Progress
+from s3pipe.stack import Stack, StackOutputs
+from s3pipe.terraform.workspace import content_hash, module_files
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class AttachedBackend(Backend):
+    """A running emulator this session did not start: used as is, never stopped by us."""
+
+    name: ClassVar[str] = "attached"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, original: type[Backend], url: str, region: str, pid: int | None) -> None:
+        self.original = original
+        self.url = url
+        self.region = region
+        self.pid = pid
+        self.log_path: str | None = None
+
+    def start(self) -> Endpoint:
+        return Endpoint(self.url, self.region, Credentials.fake())
+
+    def health(self) -> Health:
+        return probe_health(self.url)
+
+    def stop(self) -> None:
+        """Leave it running: whoever started it owns it (``s3pipe down`` stops it)."""
+
+
+@dataclass
+class ReuseDecision:
+    reusable: bool
+    reason: str
+    lambda_only: bool = False
+
+
+class StackSession:
+    """Open (reuse or deploy) and close one named stack."""
+
+    def __init__(
+        self,
+        config: HarnessConfig,
+        progress: Progress,
+        stack_name: str,
+        settings: Mapping[str, Any] | None = None,
+        *,
+        guard: Guard | None = None,
+        extra_files: Mapping[str, bytes] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.config = config
+        self.progress = progress
+        self.stack_name = stack_name
+        self.settings_overrides = dict(settings or {})
+        self.deployer = Deployer(config, progress, guard)
+        self.extra_files = extra_files
+        self.port = port
+        self.backend: Backend | None = None
+        self.stack: Stack | None = None
+        self._started_backend = False
+
+    # ------------------------------------------------------------------ reuse
+    def _settings(self, record: StackRecord | None) -> StackSettings:
+        """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack."""
+        prefix = str(record.outputs.get("name_prefix")) if record else StackSettings.unique_prefix(self.stack_name)
+        return StackSettings(name_prefix=prefix, **self.settings_overrides)
+
+    def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
+        if record is None:
+            return ReuseDecision(False, "no warm stack recorded")
+        if record.backend != self.config.backend:
+            return ReuseDecision(False, f"recorded stack runs on backend {record.backend!r}")
+        if record.endpoint_url is None:
+            return ReuseDecision(False, "recorded stack has no endpoint")
+        if self.config.backend == "embedded" and not pid_alive(record.emulator_pid):
+            return ReuseDecision(False, f"its emulator (pid {record.emulator_pid}) is gone")
+        health = probe_health(record.endpoint_url)
+        if not health.healthy:
+            return ReuseDecision(False, f"{record.endpoint_url} does not answer ({health.detail})")
+        if record.owner_pid and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+            return ReuseDecision(False, f"it is in use by another live session (pid {record.owner_pid})")
+        infra_dir = self.config.path(self.config.infra_dir)
+        if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
+            return ReuseDecision(False, "infra/ changed since it was deployed (different content hash)")
+        workspace = self.deployer.workspace(self.stack_name)
+        variables = settings.to_variables(record.region, workspace.artifacts / "lambda.zip")
+        if settings_hash(variables) != record.settings_hash:
+            return ReuseDecision(False, "stack settings changed")
+        artifact = self.deployer.build_artifact(workspace, self.extra_files)
+        if artifact.sha256 != record.lambda_sha256:
+            return ReuseDecision(True, "handler changed: redeploying the function only", lambda_only=True)
+        return ReuseDecision(True, "unchanged")
+
+    # ------------------------------------------------------------------ open/close
+    def open(self) -> Stack:
+        started = time.monotonic()
+        workspace = self.deployer.workspace(self.stack_name)
+        record = StackRecord.load(workspace.record_path)
+        settings = self._settings(record)
+        if self.config.reuse and self.config.backend in {"embedded", "external"}:
+            decision = self.evaluate_reuse(record, settings)
+            if decision.reusable and record is not None and record.endpoint_url is not None:
+                return self._attach(record, settings, decision, started)
+            if record is not None:
+                self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
+        if record is not None and self.config.backend == "embedded":
+            workspace.remove()  # its emulator is gone or foreign: the state describes nothing real
+            settings = self._settings(None)
+        backend = create_backend(self.config, self.progress, port=self.port)
+        self.backend = backend
+        endpoint = backend.start()
+        self._started_backend = True
+        stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
+        self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
+        self.stack = stack
+        return stack
+
+    def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:
+        assert record.endpoint_url is not None
+        original = type(create_backend(self.config, self.progress))
+        backend = AttachedBackend(original, record.endpoint_url, record.region, record.emulator_pid)
+        backend.log_path = record.emulator_log
+        self.backend = backend
+        endpoint = backend.start()
+        self.progress.stage("reuse", f"warm stack {self.stack_name!r} on {endpoint.url}: {decision.reason}")
+        if decision.lambda_only:
+            stack = self.deployer.deploy(
+                self.stack_name, backend, endpoint, settings, self.extra_files, refresh=False
+            )
+            stack.capabilities = original.capabilities
+        else:
+            stack = Stack(
+                name=self.stack_name,
+                outputs=StackOutputs.from_terraform(record.outputs),
+                endpoint=endpoint,
+                backend=original.name,
+                capabilities=original.capabilities,
+                workdir=str(self.deployer.workspace(self.stack_name).workdir),
+            )
+        stack.backend = original.name
+        self.progress.done("ready", time.monotonic() - started, f"warm stack {self.stack_name!r}")
+        self.stack = stack
+        return stack
+
+    def close(self, *, keep: bool | None = None) -> None:
+        keep = self.config.keep if keep is None else keep
+        backend, self.backend = self.backend, None
+        if backend is None:
+            return
+        if keep:
+            backend.detach()
+            workspace = self.deployer.workspace(self.stack_name)
+            record = StackRecord.load(workspace.record_path)
+            if record is not None:
+                record.owner_pid = None
+                record.save(workspace.record_path)
+            if self.stack is not None:
+                self.progress.stage("keep", f"stack {self.stack_name!r} left running on {self.stack.endpoint.url}")
+            return
+        if self._started_backend:
+            if not backend.is_emulator and self.stack is not None:
+                self.deployer.destroy(self.stack_name, self.stack.endpoint)
+            backend.stop()
+            if backend.is_emulator:
+                self.deployer.workspace(self.stack_name).record_path.unlink(missing_ok=True)

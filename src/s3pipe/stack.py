@@ -1,0 +1,146 @@
+"""A deployed stack: its Terraform outputs as a typed object, and ready boto3 clients."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from s3pipe.backends.base import Capability, Endpoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+
+class OutputsError(ValueError):
+    """The module's outputs do not match what the harness needs."""
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """The ``infra/`` outputs the harness relies on (see infra/outputs.tf)."""
+
+    region: str
+    name_prefix: str
+    bucket_name: str
+    bucket_arn: str
+    queue_name: str
+    queue_url: str
+    queue_arn: str
+    dlq_name: str
+    dlq_url: str
+    dlq_arn: str
+    function_name: str
+    function_arn: str
+    role_name: str
+    role_arn: str
+    table_name: str
+    table_arn: str
+    log_group_name: str
+    event_source_mapping_uuid: str
+    accepted_suffixes: tuple[str, ...]
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    lambda_timeout: int
+
+    @classmethod
+    def from_terraform(cls, outputs: Mapping[str, Any]) -> StackOutputs:
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if outputs.get(name) is None]
+        if missing:
+            raise OutputsError(
+                f"infra/ is missing outputs the harness needs: {', '.join(missing)} "
+                f"(it has: {', '.join(sorted(outputs)) or 'none'}); add them to infra/outputs.tf"
+            )
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = outputs[f.name]
+            if f.name == "accepted_suffixes":
+                values[f.name] = tuple(str(item) for item in raw)
+            elif f.type == "int":
+                values[f.name] = int(raw)
+            else:
+                values[f.name] = str(raw)
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["accepted_suffixes"] = list(self.accepted_suffixes)
+        return data
+
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    max_pool_connections=64,
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+@dataclass
+class Stack:
+    """What a test talks to: outputs, endpoint, backend facts and boto3 clients."""
+
+    name: str
+    outputs: StackOutputs
+    endpoint: Endpoint
+    backend: str
+    capabilities: frozenset[Capability]
+    workdir: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        kwargs = self.endpoint.boto3_kwargs()
+        kwargs.pop("endpoint_url", None)
+        return boto3.Session(**kwargs)
+
+    def client(self, service: str, **config: Any) -> Any:
+        client_config = _CLIENT_CONFIG
+        if service == "s3" and self.endpoint.url:
+            client_config = client_config.merge(Config(s3={"addressing_style": "path"}))
+        if config:
+            client_config = client_config.merge(Config(**config))
+        return self.session.client(service, endpoint_url=self.endpoint.url, config=client_config)  # type: ignore[call-overload]
+
+    @cached_property
+    def s3(self) -> S3Client:
+        client: S3Client = self.client("s3")
+        return client
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self.client("sqs")
+        return client
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self.client("dynamodb")
+        return client
+
+    @cached_property
+    def lambda_(self) -> LambdaClient:
+        client: LambdaClient = self.client("lambda")
+        return client
+
+    @cached_property
+    def logs(self) -> CloudWatchLogsClient:
+        client: CloudWatchLogsClient = self.client("logs")
+        return client
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def aws_cli_hint(self) -> str:
+        if self.endpoint.url is None:
+            return f"aws --region {self.endpoint.region}"
+        return f"aws --endpoint-url={self.endpoint.url} --region {self.endpoint.region}"

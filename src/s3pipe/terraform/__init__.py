@@ -1,0 +1,1 @@
+"""Terraform: CLI wrapper, provider installation, stack working copies."""

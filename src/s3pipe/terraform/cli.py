@@ -1,0 +1,160 @@
+"""A thin typed wrapper over the Terraform CLI and its ``-json`` machine-readable output.
+
+Why not python-terraform: unmaintained since 2019, it parses human output and predates
+``-json``. Why not tftest: it is built for plan-and-assert tests of modules and hides the
+streamed apply events we turn into progress lines and per-resource timings. A wrapper of
+~150 lines over documented JSON output is easier to trust.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s3pipe.errors import TerraformError, tail
+
+
+@dataclass(frozen=True)
+class ResourceTiming:
+    address: str
+    action: str
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    command: list[str]
+    exit_code: int
+    seconds: float
+    lines: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    resources: list[ResourceTiming] = field(default_factory=list)
+
+
+def _diagnostic_text(message: Mapping[str, Any]) -> str:
+    diagnostic = message.get("diagnostic") or {}
+    summary = diagnostic.get("summary") or message.get("@message", "")
+    detail = diagnostic.get("detail") or ""
+    where = ""
+    if rng := diagnostic.get("range"):
+        where = f" ({rng.get('filename')}:{rng.get('start', {}).get('line')})"
+    text = f"{summary}{where}"
+    return f"{text}: {detail}" if detail else text
+
+
+class Terraform:
+    """Runs ``terraform`` in one working directory with a fixed environment."""
+
+    def __init__(self, workdir: Path, env: Mapping[str, str], binary: str = "terraform") -> None:
+        """``env`` is Terraform's complete environment (the caller decides what it inherits)."""
+        resolved = shutil.which(binary)
+        if resolved is None:
+            raise TerraformError.not_installed(binary)
+        self.binary = resolved
+        self.workdir = workdir
+        self.env = dict(env)
+
+    def version(self) -> str:
+        result = self._run(["version", "-json"], streaming_json=False)
+        return str(json.loads("\n".join(result.lines)).get("terraform_version", "?"))
+
+    def init(self, extra_args: Sequence[str] = ()) -> RunResult:
+        return self._run(["init", "-input=false", "-no-color", "-reconfigure", *extra_args], streaming_json=False)
+
+    def apply(
+        self, on_resource: Callable[[ResourceTiming], None] | None = None, *, refresh: bool = True
+    ) -> RunResult:
+        args = ["apply", "-auto-approve", "-input=false", "-json"]
+        if not refresh:
+            args.append("-refresh=false")
+        return self._run(args, on_resource=on_resource)
+
+    def validate(self) -> RunResult:
+        return self._run(["validate", "-no-color"], streaming_json=False)
+
+    def destroy(self) -> RunResult:
+        return self._run(["destroy", "-auto-approve", "-input=false", "-json"])
+
+    def outputs(self) -> dict[str, Any]:
+        result = self._run(["output", "-json"], streaming_json=False)
+        raw: dict[str, Any] = json.loads("\n".join(result.lines) or "{}")
+        return {name: entry.get("value") for name, entry in raw.items()}
+
+    def providers_schema(self) -> dict[str, Any]:
+        result = self._run(["providers", "schema", "-json"], streaming_json=False)
+        schema: dict[str, Any] = json.loads("\n".join(result.lines))
+        return schema
+
+    def _run(
+        self,
+        args: list[str],
+        *,
+        streaming_json: bool = True,
+        on_resource: Callable[[ResourceTiming], None] | None = None,
+    ) -> RunResult:
+        command = [self.binary, *args]
+        started = time.monotonic()
+        result = RunResult(command=command, exit_code=-1, seconds=0.0)
+        process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            command,
+            cwd=self.workdir,
+            env={**self.env, "TF_IN_AUTOMATION": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        errors: list[str] = []
+        stderr_reader = threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True)
+        stderr_reader.start()
+        for raw_line in process.stdout:
+            line = raw_line.rstrip("\n")
+            result.lines.append(line)
+            if streaming_json:
+                self._consume_json_line(line, result, on_resource)
+        result.exit_code = process.wait()
+        stderr_reader.join(timeout=5)
+        result.stderr = [line.rstrip("\n") for line in errors]
+        result.seconds = time.monotonic() - started
+        if result.exit_code != 0:
+            raise TerraformError.command_failed(
+                ["terraform", *args],
+                str(self.workdir),
+                result.exit_code,
+                result.diagnostics,
+                tail([*result.lines, *result.stderr]),
+            )
+        return result
+
+    @staticmethod
+    def _consume_json_line(
+        line: str, result: RunResult, on_resource: Callable[[ResourceTiming], None] | None
+    ) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "diagnostic" and message.get("@level") == "error":
+            result.diagnostics.append(_diagnostic_text(message))
+        elif kind == "apply_complete":
+            hook = message.get("hook") or {}
+            timing = ResourceTiming(
+                address=str((hook.get("resource") or {}).get("addr", "?")),
+                action=str(hook.get("action", "?")),
+                seconds=float(hook.get("elapsed_seconds", 0)),
+            )
+            result.resources.append(timing)
+            if on_resource is not None:
+                on_resource(timing)

@@ -1,0 +1,1 @@
+"""Small project tools run from tox (``python -m s3pipe.tools.<name>``)."""

@@ -1,0 +1,128 @@
+"""SQS event and message-body parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from log_ingest.events import (
+    InvalidBody,
+    InvalidS3Record,
+    S3Notification,
+    S3ObjectRef,
+    S3TestEvent,
+    parse_body,
+    parse_s3_record,
+    parse_sqs_event,
+)
+
+from .strategies import (
+    ANY_BODY,
+    BUCKETS,
+    EMPTY_BODIES,
+    NON_JSON_BODIES,
+    NON_S3_JSON_BODIES,
+    VERSION_IDS,
+    encode_key,
+    object_keys,
+    s3_event_body,
+    s3_record,
+    s3_test_event_body,
+    sqs_event,
+    sqs_record,
+)
+
+
+@given(object_keys())
+def test_key_decoding_round_trips_quote_plus(key: str) -> None:
+    ref = parse_s3_record(0, s3_record("b", key))
+    assert isinstance(ref, S3ObjectRef)
+    assert ref.key == key
+    assert ref.raw_key == encode_key(key)
+
+
+@given(st.lists(st.tuples(BUCKETS, object_keys(), VERSION_IDS), min_size=1, max_size=5))
+def test_every_s3_record_is_parsed(specs: list[tuple[str, str, str | None]]) -> None:
+    body = s3_event_body([s3_record(b, k, version_id=v, size=12) for b, k, v in specs])
+    parsed = parse_body(body)
+    assert isinstance(parsed, S3Notification)
+    assert [(r.bucket, r.key, r.version_id) for r in parsed.records if isinstance(r, S3ObjectRef)] == specs
+    assert all(isinstance(r, S3ObjectRef) and r.size == 12 and r.etag and r.sequencer for r in parsed.records)
+
+
+@given(st.one_of(NON_S3_JSON_BODIES, NON_JSON_BODIES, EMPTY_BODIES))
+def test_bodies_that_are_not_s3_events_are_invalid_with_a_reason(body: str) -> None:
+    parsed = parse_body(body)
+    assert isinstance(parsed, InvalidBody)
+    assert parsed.reason
+
+
+@given(ANY_BODY)
+def test_parse_body_never_raises(body: str) -> None:
+    assert isinstance(parse_body(body), S3Notification | S3TestEvent | InvalidBody)
+
+
+def test_specific_reasons() -> None:
+    assert parse_body("") == InvalidBody("message body is empty")
+    assert parse_body("{oops").reason.startswith("message body is not valid JSON (")  # type: ignore[union-attr]
+    assert parse_body("[1]") == InvalidBody(
+        "message body is a JSON array, not an S3 event notification object"
+    )
+    assert parse_body('{"a": 1}') == InvalidBody(
+        "JSON object has no 'Records' array: not an S3 event notification (keys: a)"
+    )
+    assert parse_body('{"Records": []}') == InvalidBody("S3 event notification has an empty 'Records' array")
+    assert "SNS notification envelope" in parse_body('{"Type": "Notification", "Message": "{}"}').reason  # type: ignore[union-attr]
+    assert parse_body(s3_test_event_body("bkt")) == S3TestEvent("bkt")
+    # The article's trap: the SQS body is the S3 event as a JSON *string*; double-encoding is caught.
+    double = json.dumps(s3_event_body([s3_record("b", "k.json")]))
+    assert parse_body(double) == InvalidBody(
+        "message body is a JSON string, not an S3 event notification object"
+    )
+
+
+def test_bad_entries_inside_an_s3_event_are_per_record_failures() -> None:
+    good = s3_record("b", "a.json")
+    no_key: dict[str, Any] = s3_record("b", "x.json")
+    del no_key["s3"]["object"]["key"]
+    parsed = parse_body(json.dumps({"Records": [good, no_key, 5]}))
+    assert isinstance(parsed, S3Notification)
+    assert isinstance(parsed.records[0], S3ObjectRef)
+    assert parsed.records[1] == InvalidS3Record(1, "record 1 has no s3.object.key", no_key, bucket="b")
+    assert isinstance(parsed.records[2], InvalidS3Record)
+
+
+def test_keys_with_plus_and_percent() -> None:
+    record = s3_record("b", "x")
+    record["s3"]["object"]["key"] = "dir/my+file%2Bv2%3D1+%E6%97%A5.json"
+    ref = parse_s3_record(0, record)
+    assert isinstance(ref, S3ObjectRef)
+    assert ref.key == "dir/my file+v2=1 日.json"
+    record["s3"]["object"]["key"] = "bad%FF.json"
+    assert isinstance(parse_s3_record(0, record), InvalidS3Record)
+
+
+def test_object_removed_events_are_not_creations() -> None:
+    ref = parse_s3_record(0, s3_record("b", "k.json", event_name="ObjectRemoved:Delete"))
+    assert isinstance(ref, S3ObjectRef)
+    assert not ref.is_object_created
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, 5, "x", [], {}, {"Records": "x"}, {"Records": [1, {"body": "x"}, {"messageId": ""}]}],
+)
+def test_sqs_event_parsing_is_tolerant(event: Any) -> None:
+    messages, invalid = parse_sqs_event(event)
+    assert messages == []
+    assert invalid
+
+
+def test_sqs_event_parsing() -> None:
+    messages, invalid = parse_sqs_event(sqs_event([sqs_record("b1", "m1"), sqs_record("b2", "m2")]))
+    assert invalid == []
+    assert [(m.message_id, m.body, m.receive_count) for m in messages] == [("m1", "b1", 1), ("m2", "b2", 1)]

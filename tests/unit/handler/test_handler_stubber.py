@@ -1,0 +1,173 @@
+"""The same handler against real boto3 clients under botocore's Stubber.
+
+The Stubber validates every request against the service model, so these tests prove the wire
+shapes (GetObject, BatchWriteItem/PutItem AttributeValues, SendMessage attributes) are what the
+real services accept -- still without any network call.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from log_ingest.config import Dependencies, Settings
+from log_ingest.handler import handle
+
+from .fakes import DLQ_URL, FakeClock, FakeContext
+from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
+
+
+def _client(service: str) -> Any:
+    return boto3.client(
+        service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Dependencies, Stubber, Stubber, Stubber]]:
+    s3, dynamodb, sqs = _client("s3"), _client("dynamodb"), _client("sqs")
+    clock = FakeClock()
+    deps = Dependencies(
+        settings=Settings(table_name="events", dlq_url=DLQ_URL, write_concurrency=1),
+        s3=s3,
+        dynamodb=dynamodb,
+        sqs=sqs,
+        sleep=clock.sleep,
+        random=lambda: 0.0,
+        clock=clock,
+    )
+    with Stubber(s3) as s3_stub, Stubber(dynamodb) as ddb_stub, Stubber(sqs) as sqs_stub:
+        yield deps, s3_stub, ddb_stub, sqs_stub
+        s3_stub.assert_no_pending_responses()
+        ddb_stub.assert_no_pending_responses()
+        sqs_stub.assert_no_pending_responses()
+
+
+def _body(data: bytes) -> dict[str, Any]:
+    return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ETag": '"e1"', "ContentLength": len(data)}
+
+
+def test_wire_shapes_of_a_full_invocation(stubbed: tuple[Dependencies, Stubber, Stubber, Stubber]) -> None:
+    deps, s3_stub, ddb_stub, sqs_stub = stubbed
+    key = "incoming/2025 10/ログ+1.jsonl"
+    data = b'{"msg": "hi", "n": 1.50, "tags": ["a"], "meta": {"ok": true, "none": null}}\nnot json\n'
+    s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": key, "VersionId": "v1"})
+    pk = f"SRC#s3://bkt/{key}"
+    ddb_stub.add_response(
+        "batch_write_item",
+        {"UnprocessedItems": {}},
+        {
+            "RequestItems": {
+                "events": [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "msg": {"S": "hi"},
+                                "n": {"N": "1.50"},
+                                "tags": {"L": [{"S": "a"}]},
+                                "meta": {"M": {"ok": {"BOOL": True}, "none": {"NULL": True}}},
+                                "PK": {"S": pk},
+                                "SK": {"S": "REC#0000000001"},
+                                "src_bucket": {"S": "bkt"},
+                                "src_key": {"S": key},
+                                "src_line": {"N": "1"},
+                                "src_format": {"S": "jsonl"},
+                            }
+                        }
+                    },
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "PK": {"S": f"REJECT#s3://bkt/{key}"},
+                                "SK": {"S": "LINE#0000000002"},
+                                "reason": {"S": "invalid JSON: Expecting value (column 1)"},
+                                "excerpt": {"S": "not json"},
+                                "src_bucket": {"S": "bkt"},
+                                "src_key": {"S": key},
+                                "src_line": {"N": "2"},
+                            }
+                        }
+                    },
+                ]
+            }
+        },
+    )
+    sqs_stub.add_response(
+        "send_message",
+        {"MessageId": "dlq-1"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": "garbage",
+            "MessageAttributes": {
+                "FailureReason": {
+                    "DataType": "String",
+                    "StringValue": "message body is not valid JSON (Expecting value at line 1 column 1)",
+                },
+                "FailureClass": {"DataType": "String", "StringValue": "permanent"},
+                "SourceMessageId": {"DataType": "String", "StringValue": "m-2"},
+            },
+        },
+    )
+    event = sqs_event(
+        [
+            sqs_record(s3_event_body([s3_record("bkt", key, version_id="v1")]), "m-1"),
+            sqs_record("garbage", "m-2"),
+        ]
+    )
+    assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": []}  # type: ignore[arg-type]
+
+
+def test_validation_exception_falls_back_to_put_item(
+    stubbed: tuple[Dependencies, Stubber, Stubber, Stubber],
+) -> None:
+    deps, s3_stub, ddb_stub, _ = stubbed
+    data = b'{"a": 1}\n{"a": 2}\n'
+    s3_stub.add_response("get_object", _body(data), {"Bucket": "b", "Key": "k.jsonl"})
+    ddb_stub.add_client_error("batch_write_item", "ValidationException", "Item size has exceeded the maximum")
+    ddb_stub.add_response("put_item", {}, {"TableName": "events", "Item": ANY})
+    ddb_stub.add_client_error("put_item", "ValidationException", "Item size has exceeded the maximum")
+    ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+    event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.jsonl")]), "m")])
+    assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": []}  # type: ignore[arg-type]
+
+
+def test_dlq_message_for_an_object(stubbed: tuple[Dependencies, Stubber, Stubber, Stubber]) -> None:
+    deps, s3_stub, _, sqs_stub = stubbed
+    s3_stub.add_client_error("get_object", "NoSuchKey", "The specified key does not exist.", 404)
+    body = s3_event_body([s3_record("b", "gone file.json")])
+    sqs_stub.add_response(
+        "send_message",
+        {"MessageId": "dlq-1"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": body,
+            "MessageAttributes": {
+                "FailureReason": {
+                    "DataType": "String",
+                    "StringValue": "GetObject s3://b/gone file.json failed with NoSuchKey: "
+                    "the object no longer exists (deleted before it could be read)",
+                },
+                "FailureClass": {"DataType": "String", "StringValue": "permanent"},
+                "SourceMessageId": {"DataType": "String", "StringValue": "m"},
+                "ObjectBucket": {"DataType": "String", "StringValue": "b"},
+                "ObjectKey": {"DataType": "String", "StringValue": "gone file.json"},
+            },
+        },
+    )
+    event = sqs_event([sqs_record(body, "m")])
+    assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": []}  # type: ignore[arg-type]
+
+
+def test_throttled_get_object_is_retried_by_sqs(
+    stubbed: tuple[Dependencies, Stubber, Stubber, Stubber],
+) -> None:
+    deps, s3_stub, _, _ = stubbed
+    s3_stub.add_client_error("get_object", "SlowDown", "Please reduce your request rate.", 503)
+    event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.json")]), "m")])
+    assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": [{"itemIdentifier": "m"}]}  # type: ignore[arg-type]

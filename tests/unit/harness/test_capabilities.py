@@ -1,0 +1,100 @@
+"""The capability matrix: each backend declares what it provides; ``requires`` skips, with the reason,
+tests whose needs the configured backend lacks. The plugin is exercised in a child pytest run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from s3pipe.backends.base import Backend, Capability
+from s3pipe.backends.registry import BACKEND_CLASSES, backend_class
+from s3pipe.config import BACKENDS
+from s3pipe.errors import BackendUnavailable
+
+NEEDS = """
+    import pytest
+    from s3pipe.backends.base import Capability
+
+    @pytest.mark.requires(Capability.LAMBDA_EXECUTION)
+    def test_needs_lambda():
+        pass
+
+    @pytest.mark.requires(Capability.STRICT_BATCH_ITEM_IDENTIFIERS)
+    def test_needs_strict_identifiers():
+        pass
+
+    @pytest.mark.requires(Capability.IAM_ENFORCEMENT, Capability.LOG_RETRIEVAL)
+    def test_needs_iam_and_logs():
+        pass
+
+    def test_needs_nothing():
+        pass
+"""
+
+TESTS = {
+    "test_needs_lambda": {Capability.LAMBDA_EXECUTION},
+    "test_needs_strict_identifiers": {Capability.STRICT_BATCH_ITEM_IDENTIFIERS},
+    "test_needs_iam_and_logs": {Capability.IAM_ENFORCEMENT, Capability.LOG_RETRIEVAL},
+    "test_needs_nothing": set(),
+}
+
+
+def test_every_backend_name_has_a_class_with_declared_capabilities() -> None:
+    assert set(BACKEND_CLASSES) == set(BACKENDS)
+    for name in BACKENDS:
+        cls = backend_class(name)
+        assert issubclass(cls, Backend)
+        assert cls.name == name
+        assert isinstance(cls.capabilities, frozenset)
+        assert all(isinstance(c, Capability) for c in cls.capabilities)
+
+
+def test_unknown_backend_class_is_a_clear_error() -> None:
+    with pytest.raises(BackendUnavailable, match="Unknown backend 'nosuch'") as raised:
+        backend_class("nosuch")
+    assert "embedded, localstack, external, aws" in str(raised.value)
+
+
+def test_matrix_is_consistent() -> None:
+    embedded, localstack, external, aws = (backend_class(n).capabilities for n in BACKENDS)
+    assert external <= embedded & localstack, "external declares only what every emulator it may be provides"
+    assert Capability.IAM_ENFORCEMENT in aws
+    assert Capability.IAM_ENFORCEMENT not in embedded | localstack | external
+    assert Capability.LAMBDA_EXECUTION in embedded & localstack & aws
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_requires_skips_with_the_reason_or_runs(suite: Any, backend: str) -> None:
+    suite.makepyfile(test_needs=NEEDS)
+    result = suite.runpytest_subprocess("-rs", "-v", "--s3pipe-backend", backend)
+
+    provided = backend_class(backend).capabilities
+    runs = [name for name, needed in TESTS.items() if needed <= provided]
+    skipped = [name for name in TESTS if name not in runs]
+    result.assert_outcomes(passed=len(runs), skipped=len(skipped))
+    for name in runs:
+        result.stdout.fnmatch_lines([f"*::{name} PASSED*"])
+    for name in skipped:
+        missing = sorted(c.name for c in TESTS[name] - provided)
+        result.stdout.fnmatch_lines([f"SKIPPED *: backend {backend!r} does not provide: {missing[0]} (*"])
+
+
+def test_skip_reason_names_every_missing_capability_with_its_meaning(suite: Any) -> None:
+    suite.makepyfile(test_needs=NEEDS)
+    result = suite.runpytest_subprocess("-rs", "--s3pipe-backend", "external")
+    result.stdout.fnmatch_lines(
+        [
+            f"*backend 'external' does not provide: IAM_ENFORCEMENT ({Capability.IAM_ENFORCEMENT.value})*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*LOG_RETRIEVAL (*")  # external has it: not listed as missing
+
+
+def test_unknown_backend_name_is_a_usage_error(suite: Any) -> None:
+    suite.makepyfile(test_needs=NEEDS)
+    result = suite.runpytest_subprocess("--s3pipe-backend", "nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*s3pipe: backend must be one of embedded, localstack, external, aws, got 'nosuch'*"]
+    )
