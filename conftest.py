@@ -6,6 +6,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["pytester"]  # harness plugin tests run pytest inside pytest
+
 # dev: quick local runs; ci: more examples, derandomised so CI failures reproduce exactly.
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(

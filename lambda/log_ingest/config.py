@@ -67,9 +67,7 @@ class Settings:
             raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
         raw_suffixes = env.get("ACCEPTED_SUFFIXES", "")
         suffixes = tuple(
-            s if s.startswith(".") else f".{s}"
-            for s in (p.strip().lower() for p in raw_suffixes.split(","))
-            if s
+            s if s.startswith(".") else f".{s}" for s in (p.strip().lower() for p in raw_suffixes.split(",")) if s
         )
         raw_style = env.get("S3_ADDRESSING_STYLE", "").strip().lower()
         style: AddressingStyle | None
@@ -117,12 +115,14 @@ class Dependencies:
     random: Callable[[], float] = random.random
     clock: Callable[[], float] = time.monotonic
     executor: ThreadPoolExecutor | None = field(default=None)
+    #: Queue URLs by ARN (continuation messages), cached for the container's lifetime.
+    queue_urls: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def build_dependencies(settings: Settings) -> Dependencies:
     """Real boto3 clients: standard retry mode, bounded timeouts, endpoint from the environment."""
-    import boto3  # noqa: PLC0415 -- keep module import cheap for tests that never build clients
-    from botocore.config import Config  # noqa: PLC0415
+    import boto3  # keep module import cheap for tests that never build clients
+    from botocore.config import Config
 
     base = Config(
         retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},

@@ -4,6 +4,9 @@
   the failure goes straight to the DLQ with its reason.
 * :class:`TransientError` -- retrying may help (throttling, 5xx, timeouts, AccessDenied that an
   operator may fix, time budget exhausted): the SQS message is reported in ``batchItemFailures``.
+* :class:`BudgetExhaustedError` -- the transient failure "the invocation's time budget ran out":
+  when it happens mid-object after some records were stored, the object is *continued* by a
+  continuation message instead (see continuation.py).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class PermanentError(IngestError):
 
 class TransientError(IngestError):
     """Retrying may help: report the SQS message as failed."""
+
+
+class BudgetExhaustedError(TransientError):
+    """The invocation's time budget ran out (the object may be continued by the next invocation)."""
 
 
 def error_code(exc: ClientError) -> str:

@@ -6,13 +6,18 @@ message sent by an S3 event notification is the S3 event *as a JSON string*:
 ``{"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {...}}, ...]}``,
 or ``{"Service": "Amazon S3", "Event": "s3:TestEvent", ...}`` when the notification is set up.
 
+A body with the key ``"s3pipe_continuation"`` is a *continuation message* this function sent to
+its own queue (format in continuation.py): it parses to :class:`S3Continuation` (one S3 record
+plus where to resume), never to "not an S3 event"; a malformed one is an :class:`InvalidBody`
+with a specific reason (and the object's bucket/key when its record is readable).
+
 Nothing here raises for any input: problems become values carrying a specific reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote_plus
@@ -89,12 +94,61 @@ class S3TestEvent:
 
 @dataclass(frozen=True, slots=True)
 class InvalidBody:
-    """A body that is not an S3 event at all: the whole message is a permanent failure."""
+    """A body that is not an S3 event at all: the whole message is a permanent failure.
+
+    ``bucket``/``key``/``version_id`` are set for a malformed continuation message whose S3
+    record is readable (so the failure can be reported for that object).
+    """
 
     reason: str
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
 
 
-MessageBody = S3Notification | S3TestEvent | InvalidBody
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Counts of one object accumulated over its passes (see continuation.py)."""
+
+    records: int = 0
+    stored: int = 0
+    rejected: int = 0
+    formats: tuple[str, ...] = ()
+
+    def plus(self, records: int, stored: int, rejected: int, formats: Iterable[str]) -> Totals:
+        return Totals(
+            self.records + records,
+            self.stored + stored,
+            self.rejected + rejected,
+            tuple(dict.fromkeys((*self.formats, *formats))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """Where a continued object resumes: after entry ordinal ``resume_after`` (0: from the start),
+    in pass ``pass_number`` (1 = the S3 event itself), with the totals of the earlier passes."""
+
+    resume_after: int
+    pass_number: int
+    origin_message_id: str
+    totals: Totals
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class S3Continuation:
+    """A continuation message: one S3 record of an earlier message, and where to resume it."""
+
+    ref: S3ObjectRef
+    state: Continuation
+
+
+MessageBody = S3Notification | S3Continuation | S3TestEvent | InvalidBody
+
+#: The key that marks a continuation message body, and the format version this code reads/writes.
+CONTINUATION_MARKER: Final = "s3pipe_continuation"
+CONTINUATION_VERSION: Final = 1
 
 
 def parse_sqs_event(event: object) -> tuple[list[SqsMessage], list[InvalidSqsRecord]]:
@@ -147,22 +201,20 @@ def _json_kind(value: object) -> str:
     return "object"
 
 
-def parse_body(body: str) -> MessageBody:  # noqa: PLR0911 -- one return per specific reason
+def parse_body(body: str) -> MessageBody:
     """Parse one SQS message body (the S3 event is a JSON *string* inside the SQS record)."""
     if not body.strip():
         return InvalidBody("message body is empty")
     try:
         document = json.loads(body)
     except json.JSONDecodeError as exc:
-        return InvalidBody(
-            f"message body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        )
+        return InvalidBody(f"message body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
     except (ValueError, RecursionError) as exc:
         return InvalidBody(f"message body is not valid JSON ({type(exc).__name__})")
     if not isinstance(document, dict):
-        return InvalidBody(
-            f"message body is a JSON {_json_kind(document)}, not an S3 event notification object"
-        )
+        return InvalidBody(f"message body is a JSON {_json_kind(document)}, not an S3 event notification object")
+    if CONTINUATION_MARKER in document:
+        return parse_continuation(document)
     if document.get("Event") == "s3:TestEvent":
         bucket = document.get("Bucket")
         return S3TestEvent(bucket if isinstance(bucket, str) else None)
@@ -182,20 +234,91 @@ def parse_body(body: str) -> MessageBody:  # noqa: PLR0911 -- one return per spe
     if not records:
         return InvalidBody("S3 event notification has an empty 'Records' array")
     parsed = tuple(parse_s3_record(i, r) for i, r in enumerate(records))
-    if all(
-        isinstance(p, InvalidS3Record) and not _looks_like_s3(r) for p, r in zip(parsed, records, strict=True)
-    ):
+    if all(isinstance(p, InvalidS3Record) and not _looks_like_s3(r) for p, r in zip(parsed, records, strict=True)):
         first = parsed[0]
         assert isinstance(first, InvalidS3Record)
         return InvalidBody(f"'Records' holds no S3 event records ({first.reason})")
     return S3Notification(parsed)
 
 
+def _non_negative_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidBody:
+    """Validate a continuation message body (format: continuation.py)."""
+    prefix = "malformed continuation message: "
+    version = document.get(CONTINUATION_MARKER)
+    record = document.get("record")
+    ref = parse_s3_record(0, record) if isinstance(record, dict) else None
+    if version != CONTINUATION_VERSION or isinstance(version, bool):
+        reason = (
+            f"{prefix}unsupported '{CONTINUATION_MARKER}' version {version!r} "
+            f"(this function reads version {CONTINUATION_VERSION})"
+        )
+        if isinstance(ref, S3ObjectRef):
+            return InvalidBody(reason, ref.bucket, ref.key, ref.version_id)
+        return InvalidBody(reason)
+    if ref is None:
+        return InvalidBody(f"{prefix}'record' is a JSON {_json_kind(record)}, not an S3 event record")
+    if isinstance(ref, InvalidS3Record):
+        return InvalidBody(f"{prefix}{ref.reason}", ref.bucket, ref.key)
+    valid_ref = ref
+
+    def invalid(reason: str) -> InvalidBody:
+        return InvalidBody(prefix + reason, valid_ref.bucket, valid_ref.key, valid_ref.version_id)
+
+    resume_after = document.get("resume_after")
+    if not _non_negative_int(resume_after):
+        return invalid(f"'resume_after' must be a non-negative integer, not a JSON {_json_kind(resume_after)}")
+    pass_number = document.get("pass")
+    if not _non_negative_int(pass_number) or pass_number == 0:
+        return invalid(f"'pass' must be a positive integer, not {_short_json(pass_number)}")
+    origin = document.get("origin_message_id")
+    if not isinstance(origin, str) or not origin:
+        return invalid("'origin_message_id' must be a non-empty string")
+    totals = document.get("totals")
+    if not isinstance(totals, dict):
+        return invalid(f"'totals' is a JSON {_json_kind(totals)}, not an object")
+    counts: dict[str, int] = {}
+    for name in ("records", "stored", "rejected"):
+        value = totals.get(name)
+        if not isinstance(value, int) or not _non_negative_int(value):
+            return invalid(f"'totals.{name}' must be a non-negative integer, not {_short_json(value)}")
+        counts[name] = value
+    formats = totals.get("formats", [])
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        return invalid("'totals.formats' must be an array of strings")
+    etag = document.get("etag")
+    if etag is not None and (not isinstance(etag, str) or not etag):
+        return invalid("'etag' must be a non-empty string when present")
+    assert isinstance(resume_after, int)
+    assert isinstance(pass_number, int)
+    return S3Continuation(
+        ref,
+        Continuation(
+            resume_after=resume_after,
+            pass_number=pass_number,
+            origin_message_id=origin,
+            totals=Totals(counts["records"], counts["stored"], counts["rejected"], tuple(formats)),
+            etag=etag,
+        ),
+    )
+
+
+def _short_json(value: object) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _looks_like_s3(record: object) -> bool:
     return isinstance(record, dict) and (record.get("eventSource") == "aws:s3" or "s3" in record)
 
 
-def parse_s3_record(index: int, record: object) -> S3ObjectRef | InvalidS3Record:  # noqa: PLR0911
+def parse_s3_record(index: int, record: object) -> S3ObjectRef | InvalidS3Record:
     """Validate one entry of ``Records``; decode the URL-encoded key (``+`` is a space)."""
     if not isinstance(record, dict):
         return InvalidS3Record(index, f"record {index} is a JSON {_json_kind(record)}, not an object", record)

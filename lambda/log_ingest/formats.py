@@ -365,7 +365,7 @@ def _kind(value: object) -> str:
     return "object"
 
 
-def _parse_json_lines(src: ChunkSource, max_line: int, fmt: SourceFormat) -> Iterator[Entry]:
+def _parse_json_lines(src: ChunkSource, max_line: int, fmt: SourceFormat, skip_through: int = 0) -> Iterator[Entry]:
     decode = JSON_DECODER.decode
     oversize: list[bytes] = []
     tail: list[bytes] = []
@@ -375,25 +375,23 @@ def _parse_json_lines(src: ChunkSource, max_line: int, fmt: SourceFormat) -> Ite
         line_no += 1
         if raw is None:
             ordinal += 1
-            yield Rejection(
-                line_no, ordinal, f"line exceeds {max_line} bytes", _excerpt_bytes(oversize.pop())
-            )
+            excerpt = oversize.pop()
+            if ordinal > skip_through:
+                yield Rejection(line_no, ordinal, f"line exceeds {max_line} bytes", _excerpt_bytes(excerpt))
             continue
         line = raw[:-1] if raw.endswith(b"\r") else raw
         if not line or line.isspace():
             continue
         ordinal += 1
+        if ordinal <= skip_through:  # done in an earlier pass: counted, not decoded
+            continue
         try:
             value = decode(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            yield Rejection(
-                line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", _excerpt_bytes(line)
-            )
+            yield Rejection(line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", _excerpt_bytes(line))
             continue
         except json.JSONDecodeError as exc:
-            yield Rejection(
-                line_no, ordinal, f"invalid JSON: {exc.msg} (column {exc.colno})", _excerpt_bytes(line)
-            )
+            yield Rejection(line_no, ordinal, f"invalid JSON: {exc.msg} (column {exc.colno})", _excerpt_bytes(line))
             continue
         except NonFiniteNumberError as exc:
             yield Rejection(line_no, ordinal, str(exc), _excerpt_bytes(line))
@@ -402,15 +400,11 @@ def _parse_json_lines(src: ChunkSource, max_line: int, fmt: SourceFormat) -> Ite
             yield Rejection(line_no, ordinal, "JSON nesting too deep to parse", _excerpt_bytes(line))
             continue
         if type(value) is not dict:
-            yield Rejection(
-                line_no, ordinal, f"line is a JSON {_kind(value)}, not an object", _excerpt_bytes(line)
-            )
+            yield Rejection(line_no, ordinal, f"line is a JSON {_kind(value)}, not an object", _excerpt_bytes(line))
             continue
         yield Record(line_no, ordinal, value, fmt, len(line))
     if src.damage is not None:
-        yield Rejection(
-            line_no + 1, 0, f"{src.damage} after line {line_no}", _excerpt_bytes(tail[0] if tail else b"")
-        )
+        yield Rejection(line_no + 1, 0, f"{src.damage} after line {line_no}", _excerpt_bytes(tail[0] if tail else b""))
 
 
 # ------------------------------------------------------------------------------- JSON document/array
@@ -438,9 +432,7 @@ class _TextBuffer:
         try:
             text = self._decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
-            raise FormatError(
-                f"invalid UTF-8 in JSON document after line {self.line} ({exc.reason})"
-            ) from None
+            raise FormatError(f"invalid UTF-8 in JSON document after line {self.line} ({exc.reason})") from None
         if not chunk:
             self.eof = True
         if self.pos:
@@ -482,9 +474,7 @@ class _TextBuffer:
             except json.JSONDecodeError as exc:
                 if self.eof:
                     damage = f" ({self.src.damage})" if self.src.damage else ""
-                    raise FormatError(
-                        f"JSON syntax error at line {self.line_of(exc.pos)}: {exc.msg}{damage}"
-                    ) from None
+                    raise FormatError(f"JSON syntax error at line {self.line_of(exc.pos)}: {exc.msg}{damage}") from None
                 self._check_size()
                 self.grow()
                 continue
@@ -498,9 +488,7 @@ class _TextBuffer:
 
     def _check_size(self) -> None:
         if len(self.buf) - self.pos > self.max_value_chars:
-            raise FormatError(
-                f"JSON value starting at line {self.line} exceeds {self.max_value_chars} characters"
-            )
+            raise FormatError(f"JSON value starting at line {self.line} exceeds {self.max_value_chars} characters")
 
 
 def _value_kind_from_char(char: str) -> str:
@@ -581,8 +569,7 @@ def _parse_json_array(text: _TextBuffer, src: ChunkSource) -> Iterator[Entry]:
             break
         if separator != ",":
             raise FormatError(
-                f"JSON syntax error at line {text.line}: expected ',' or ']' after array element, "
-                f"found {separator!r}"
+                f"JSON syntax error at line {text.line}: expected ',' or ']' after array element, found {separator!r}"
             )
         text.advance(text.pos + 1)
         if not text.skip_ws():
@@ -626,7 +613,7 @@ def _read_first_line(src: ChunkSource, max_line: int) -> tuple[bytearray, int, i
             return head, start, -1
 
 
-def _parse_json_family(src: ChunkSource, max_line: int) -> Iterator[Entry]:
+def _parse_json_family(src: ChunkSource, max_line: int, skip_through: int = 0) -> Iterator[Entry]:
     """``.json``: sniff JSON Lines (first non-blank line is an object and more lines follow)."""
     head, start, newline = _read_first_line(src, max_line)
     lines_mode = False
@@ -651,7 +638,7 @@ def _parse_json_family(src: ChunkSource, max_line: int) -> Iterator[Entry]:
                     break
     src.push_back(bytes(head))
     if lines_mode:
-        yield from _parse_json_lines(src, max_line, "jsonl")
+        yield from _parse_json_lines(src, max_line, "jsonl", skip_through)
     else:
         yield from _parse_json_document(src, max_line)
 
@@ -660,22 +647,11 @@ def _parse_json_family(src: ChunkSource, max_line: int) -> Iterator[Entry]:
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _ACCESS_LOG_RE: Final = re.compile(
-    r"(\S+) (\S+) (\S+) \[([^\]]+)\] "
-    + _QUOTED
-    + r" (\d{3}) (\d+|-)(?: "
-    + _QUOTED
-    + " "
-    + _QUOTED
-    + r")?[ \t]*"
+    r"(\S+) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED + r" (\d{3}) (\d+|-)(?: " + _QUOTED + " " + _QUOTED + r")?[ \t]*"
 )
-_CLF_TIME_RE: Final = re.compile(
-    r"(\d{2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})"
-)
+_CLF_TIME_RE: Final = re.compile(r"(\d{2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
 _MONTHS: Final = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
 }
 _TIME_CACHE: dict[str, str] = {}
 _TIME_CACHE_MAX: Final = 4096
@@ -744,7 +720,7 @@ def parse_access_log_line(line: str) -> tuple[dict[str, object], SourceFormat] |
     return record, "combined"
 
 
-def _parse_access_log(src: ChunkSource, max_line: int) -> Iterator[Entry]:
+def _parse_access_log(src: ChunkSource, max_line: int, skip_through: int = 0) -> Iterator[Entry]:
     oversize: list[bytes] = []
     tail: list[bytes] = []
     line_no = 0
@@ -753,20 +729,20 @@ def _parse_access_log(src: ChunkSource, max_line: int) -> Iterator[Entry]:
         line_no += 1
         if raw is None:
             ordinal += 1
-            yield Rejection(
-                line_no, ordinal, f"line exceeds {max_line} bytes", _excerpt_bytes(oversize.pop())
-            )
+            excerpt = oversize.pop()
+            if ordinal > skip_through:
+                yield Rejection(line_no, ordinal, f"line exceeds {max_line} bytes", _excerpt_bytes(excerpt))
             continue
         line = raw[:-1] if raw.endswith(b"\r") else raw
         if not line or line.isspace():
             continue
         ordinal += 1
+        if ordinal <= skip_through:  # done in an earlier pass: counted, not parsed
+            continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield Rejection(
-                line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", _excerpt_bytes(line)
-            )
+            yield Rejection(line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", _excerpt_bytes(line))
             continue
         parsed = parse_access_log_line(text)
         if type(parsed) is str:
@@ -775,9 +751,7 @@ def _parse_access_log(src: ChunkSource, max_line: int) -> Iterator[Entry]:
         assert not isinstance(parsed, str)
         yield Record(line_no, ordinal, parsed[0], parsed[1], len(line))
     if src.damage is not None:
-        yield Rejection(
-            line_no + 1, 0, f"{src.damage} after line {line_no}", _excerpt_bytes(tail[0] if tail else b"")
-        )
+        yield Rejection(line_no + 1, 0, f"{src.damage} after line {line_no}", _excerpt_bytes(tail[0] if tail else b""))
 
 
 # ------------------------------------------------------------------------------------------- entry
@@ -797,26 +771,30 @@ def parse_stream(
     gzip_suffix: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    skip_through: int = 0,
 ) -> Iterator[Entry]:
     """Parse ``stream`` as ``family``, yielding Records and Rejections in file order.
 
     Raises FormatError (possibly after yielding entries, for a JSON array) when the whole object
     is unusable. Errors raised by ``stream.read`` itself (network, timeouts) propagate unchanged.
+
+    ``skip_through``: line formats (JSON Lines, access logs) do not decode nor yield the entries
+    with an ordinal up to this one -- lines and ordinals are still counted exactly, so what
+    follows is identical to a full parse. A JSON document/array ignores it (its elements must be
+    decoded to be delimited; the caller filters them).
     """
     chunk_size = max(1, min(chunk_size, max_line_bytes))
     src = ChunkSource(stream, gzip_suffix=gzip_suffix, chunk_size=chunk_size)
     if family == "sniff":
         family = _sniff_family(src)
     if family == "json":
-        yield from _parse_json_family(src, max_line_bytes)
+        yield from _parse_json_family(src, max_line_bytes, skip_through)
     elif family == "jsonl":
-        yield from _parse_json_lines(src, max_line_bytes, "jsonl")
+        yield from _parse_json_lines(src, max_line_bytes, "jsonl", skip_through)
     else:
-        yield from _parse_access_log(src, max_line_bytes)
+        yield from _parse_access_log(src, max_line_bytes, skip_through)
 
 
-def parse_bytes(
-    data: bytes, family: Family, *, gzip_suffix: bool = False, chunk_size: int = 65536
-) -> list[Entry]:
+def parse_bytes(data: bytes, family: Family, *, gzip_suffix: bool = False, chunk_size: int = 65536) -> list[Entry]:
     """Convenience for tests and tools: parse an in-memory object completely."""
     return list(parse_stream(io.BytesIO(data), family, gzip_suffix=gzip_suffix, chunk_size=chunk_size))

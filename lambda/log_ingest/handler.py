@@ -10,7 +10,12 @@ exactly the messages with a transient failure (empty on full success). Never rai
   reported for retry; its remaining S3 records are not started (they will be retried with it),
   and its permanent failures are not dead-lettered yet (that happens on the retry that settles
   the message, so a message never produces the same DLQ entry twice);
-* a failed DLQ send -> the message is reported for retry.
+* a failed DLQ send -> the message is reported for retry;
+* time budget exhausted in the middle of an object after some of it was stored -> a
+  continuation message is sent to the event's own queue and the message counts as a success
+  (continuation.py); every later S3 record of that message is handed over unstarted (the budget
+  is spent) as a continuation from its start. A failed continuation send, or a pass that stored
+  nothing new, is a transient failure (the message is retried; SQS's maxReceiveCount bounds it).
 """
 
 from __future__ import annotations
@@ -23,19 +28,22 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
 from .config import ConfigurationError, Dependencies, Settings, build_dependencies
+from .continuation import continuation_body, send_continuation
 from .dlq import send_to_dlq
 from .errors import TransientError
 from .events import (
+    Continuation,
     InvalidBody,
     InvalidS3Record,
-    S3Notification,
+    S3Continuation,
     S3ObjectRef,
     S3TestEvent,
     SqsMessage,
+    Totals,
     parse_body,
     parse_sqs_event,
 )
-from .ingest import ObjectOutcome, process_object
+from .ingest import ObjectOutcome, ignore_reason, process_object
 from .logs import (
     EVENT_CONFIGURATION_ERROR,
     EVENT_DLQ_SEND_FAILED,
@@ -44,6 +52,7 @@ from .logs import (
     EVENT_INVOCATION_SUMMARY,
     EVENT_MESSAGE_DEAD_LETTERED,
     EVENT_MESSAGE_RETRY,
+    EVENT_OBJECT_CONTINUED,
     EVENT_OBJECT_DEAD_LETTER_DEFERRED,
     EVENT_OBJECT_DEAD_LETTERED,
     EVENT_OBJECT_IGNORED,
@@ -81,6 +90,7 @@ class InvocationSummary:
     ignored: int = 0
     test_events: int = 0
     invalid_sqs_records: int = 0
+    continued: int = 0
 
 
 _default_dependencies: Dependencies | None = None
@@ -160,10 +170,10 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
         deadline = make_deadline(context, deps)
         for position, message in enumerate(messages):
             log = EventLog(message_id=message.message_id)
+            if message.receive_count is not None:
+                log = log.bind(receive_count=message.receive_count)
             if deadline.expired():
-                log.warning(
-                    EVENT_MESSAGE_RETRY, reason="time budget exhausted before the message was started"
-                )
+                log.warning(EVENT_MESSAGE_RETRY, reason="time budget exhausted before the message was started")
                 failed[message.message_id] = None
                 completed.add(position)
                 continue
@@ -191,52 +201,87 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _object_log(log: EventLog, ref: S3ObjectRef | InvalidS3Record) -> EventLog:
+def _object_log(log: EventLog, ref: S3ObjectRef | InvalidS3Record, state: Continuation | None = None) -> EventLog:
     if isinstance(ref, S3ObjectRef):
         fields: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key}
         if ref.version_id:
             fields["version_id"] = ref.version_id
+        if state is not None:
+            fields["origin_message_id"] = state.origin_message_id
         return log.bind(**fields)
     return log.bind(bucket=ref.bucket, key=ref.key, record_index=ref.index)
 
 
 def _outcome_fields(outcome: ObjectOutcome) -> dict[str, Any]:
+    """Counts over all passes of the object (this one included)."""
+    totals = outcome.totals
     return {
-        "records": outcome.records,
-        "stored": outcome.stored,
-        "rejected": outcome.rejected,
-        "formats": outcome.formats,
-        "passes": outcome.passes,
+        "records": totals.records,
+        "stored": totals.stored,
+        "rejected": totals.rejected,
+        "formats": list(totals.formats),
+        "passes": outcome.pass_number,
+        "reads": outcome.reads,
     }
+
+
+#: One unit of work: an S3 record, and where to resume it (None: from the start, pass 1).
+_Work = tuple[S3ObjectRef | InvalidS3Record, Continuation | None]
 
 
 def _process_message(
     message: SqsMessage, deps: Dependencies, deadline: Deadline, summary: InvocationSummary, log: EventLog
 ) -> bool:
-    """True when the message is settled (stored, ignored or dead-lettered); False to retry it."""
+    """True when the message is settled (stored, ignored, continued or dead-lettered); False to retry it."""
     body = parse_body(message.body)
     if isinstance(body, S3TestEvent):
         summary.test_events += 1
         log.info(EVENT_S3_TEST_EVENT, bucket=body.bucket)
         return True
     if isinstance(body, InvalidBody):
-        dlq_id, error = _send(
-            deps, body=message.body, reason=body.reason, source_message_id=message.message_id
-        )
-        if error is not None:
-            log.error(EVENT_DLQ_SEND_FAILED, reason=body.reason, error=error)
-            log.warning(EVENT_MESSAGE_RETRY, reason=error)
-            return False
-        summary.dead_lettered += 1
-        log.warning(EVENT_MESSAGE_DEAD_LETTERED, reason=body.reason, dlq_message_id=dlq_id)
-        return True
-    permanent, retry_reason = _process_objects(body, deps, deadline, summary, log)
+        return _dead_letter_body(message, body, deps=deps, summary=summary, log=log)
+    work: list[_Work] = (
+        [(body.ref, body.state)] if isinstance(body, S3Continuation) else [(ref, None) for ref in body.records]
+    )
+    permanent, retry_reason = _process_objects(message, work, deps=deps, deadline=deadline, summary=summary, log=log)
     if retry_reason is not None:
         for failure in permanent:
-            _object_log(log, failure.ref).warning(EVENT_OBJECT_DEAD_LETTER_DEFERRED, reason=failure.reason)
+            _object_log(log, failure.ref, failure.state).warning(
+                EVENT_OBJECT_DEAD_LETTER_DEFERRED, reason=failure.reason
+            )
         log.warning(EVENT_MESSAGE_RETRY, reason=retry_reason)
         return False
-    return _dead_letter_objects(message, body, permanent, deps=deps, summary=summary, log=log)
+    return _dead_letter_objects(message, permanent, single=len(work) == 1, deps=deps, summary=summary, log=log)
+
+
+def _dead_letter_body(
+    message: SqsMessage, body: InvalidBody, *, deps: Dependencies, summary: InvocationSummary, log: EventLog
+) -> bool:
+    """The whole body is unusable: to the DLQ verbatim (an object-level failure when the body is a
+    malformed continuation whose S3 record names the object)."""
+    target = log
+    if body.bucket and body.key:
+        fields: dict[str, Any] = {"bucket": body.bucket, "key": body.key}
+        if body.version_id:
+            fields["version_id"] = body.version_id
+        target = log.bind(**fields)
+    dlq_id, error = _send(
+        deps,
+        body=message.body,
+        reason=body.reason,
+        source_message_id=message.message_id,
+        bucket=body.bucket,
+        key=body.key,
+        version_id=body.version_id,
+    )
+    if error is not None:
+        target.error(EVENT_DLQ_SEND_FAILED, reason=body.reason, error=error)
+        log.warning(EVENT_MESSAGE_RETRY, reason=error)
+        return False
+    summary.dead_lettered += 1
+    event = EVENT_OBJECT_DEAD_LETTERED if target is not log else EVENT_MESSAGE_DEAD_LETTERED
+    target.warning(event, reason=body.reason, dlq_message_id=dlq_id)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,24 +289,49 @@ class _PermanentFailure:
     ref: S3ObjectRef | InvalidS3Record
     reason: str
     outcome: ObjectOutcome | None
+    state: Continuation | None = None
 
 
-def _process_objects(
-    body: S3Notification, deps: Dependencies, deadline: Deadline, summary: InvocationSummary, log: EventLog
+def _process_objects(  # noqa: PLR0912 -- one branch per outcome
+    message: SqsMessage,
+    work: list[_Work],
+    *,
+    deps: Dependencies,
+    deadline: Deadline,
+    summary: InvocationSummary,
+    log: EventLog,
 ) -> tuple[list[_PermanentFailure], str | None]:
-    """Ingest the message's objects in order; stop at the first transient failure (its reason)."""
+    """Ingest the message's objects in order; stop at the first transient failure (its reason).
+
+    Once an object has been continued the budget is spent: every later object of the message is
+    handed over unstarted (a continuation from its start), so the message can be settled.
+    """
     permanent: list[_PermanentFailure] = []
-    for ref in body.records:
+    handed_over = False
+    for ref, state in work:
         if isinstance(ref, InvalidS3Record):
             permanent.append(_PermanentFailure(ref, ref.reason, None))
             continue
-        olog = _object_log(log, ref)
+        olog = _object_log(log, ref, state)
+        ignored = ignore_reason(ref, deps)
+        if ignored is not None:  # no I/O needed, whatever the budget
+            summary.objects += 1
+            summary.ignored += 1
+            olog.info(EVENT_OBJECT_IGNORED, reason=ignored)
+            continue
+        if handed_over:
+            start = Continuation(0, 1, message.message_id, Totals())
+            reason = "not started: an earlier object of the message was continued (the budget is spent)"
+            error = _continue(message, ref, start, reason, etag=None, deps=deps, summary=summary, log=olog)
+            if error is not None:
+                return permanent, error
+            continue
         if deadline.expired():
             reason = "time budget exhausted before the object was started"
             olog.warning(EVENT_OBJECT_RETRY, reason=reason)
             return permanent, reason
         summary.objects += 1
-        outcome = process_object(ref, deps, deadline, olog)
+        outcome = process_object(ref, deps, deadline, olog, state)
         summary.records_processed += outcome.records
         summary.stored += outcome.stored
         if outcome.status == "stored":
@@ -273,18 +343,72 @@ def _process_objects(
             summary.ignored += 1
             olog.info(EVENT_OBJECT_IGNORED, reason=outcome.reason)
         elif outcome.status == "permanent":
-            permanent.append(_PermanentFailure(ref, outcome.reason, outcome))
+            permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
+        elif outcome.status == "continued":
+            summary.rejected += outcome.rejected
+            following = Continuation(
+                resume_after=outcome.resume_after,
+                pass_number=outcome.pass_number + 1,
+                origin_message_id=state.origin_message_id if state is not None else message.message_id,
+                totals=outcome.totals,
+            )
+            error = _continue(
+                message, ref, following, outcome.reason, etag=outcome.etag, deps=deps, summary=summary, log=olog
+            )
+            if error is not None:
+                return permanent, error
+            handed_over = True
         else:
             olog.warning(EVENT_OBJECT_RETRY, reason=outcome.reason, **_outcome_fields(outcome))
             return permanent, outcome.reason
     return permanent, None
 
 
+def _continue(
+    message: SqsMessage,
+    ref: S3ObjectRef,
+    following: Continuation,
+    reason: str,
+    *,
+    etag: str | None,
+    deps: Dependencies,
+    summary: InvocationSummary,
+    log: EventLog,
+) -> str | None:
+    """Send the continuation message that starts pass ``following.pass_number`` of the object;
+    None, or the reason it could not be sent (the message is then retried)."""
+    totals = following.totals
+    body = continuation_body(
+        ref.raw,
+        resume_after=following.resume_after,
+        pass_number=following.pass_number,
+        origin_message_id=following.origin_message_id,
+        totals=totals,
+        etag=etag,
+    )
+    counts = {"records": totals.records, "stored": totals.stored, "rejected": totals.rejected}
+    try:
+        message_id = send_continuation(deps.sqs, message.event_source_arn, body, deps.queue_urls)
+    except TransientError as exc:
+        log.warning(EVENT_OBJECT_RETRY, reason=exc.reason, resume_after=following.resume_after, **counts)
+        return exc.reason
+    summary.continued += 1
+    log.info(
+        EVENT_OBJECT_CONTINUED,
+        reason=reason,
+        resume_after=following.resume_after,
+        continuation_message_id=message_id,
+        **{"pass": following.pass_number},
+        **counts,
+    )
+    return None
+
+
 def _dead_letter_objects(
     message: SqsMessage,
-    body: S3Notification,
     permanent: list[_PermanentFailure],
     *,
+    single: bool,
     deps: Dependencies,
     summary: InvocationSummary,
     log: EventLog,
@@ -292,12 +416,8 @@ def _dead_letter_objects(
     """One DLQ message per failed S3 record; False (retry the message) when a send fails."""
     for failure in permanent:
         ref = failure.ref
-        olog = _object_log(log, ref)
-        dlq_body = (
-            message.body
-            if len(body.records) == 1
-            else json.dumps({"Records": [ref.raw]}, separators=(",", ":"))
-        )
+        olog = _object_log(log, ref, failure.state)
+        dlq_body = message.body if single else json.dumps({"Records": [ref.raw]}, separators=(",", ":"))
         dlq_id, error = _send(
             deps,
             body=dlq_body,

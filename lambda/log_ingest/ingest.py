@@ -11,19 +11,38 @@ record at all, entries are first *held* in memory (up to ``hold_max_entries`` /
 * otherwise (a JSON array, or no good record yet): the rest of the object is only *validated*
   (parsed and shaped, nothing kept); if it is good, the object is read a second time (same
   VersionId, or If-Match on the first read's ETag) and streamed to DynamoDB.
+
+Objects too large for one invocation (continuation.py): when the time budget runs out
+(:class:`BudgetExhaustedError`, while reading or writing) after entries have been written, the
+writer is flushed as far as the budget allows and the outcome is ``continued`` with
+``resume_after`` = N, the highest ordinal such that every entry <= N is durably handled (record
+written, or its rejection report written); the handler then sends a continuation message. While
+entries are still held back or validated nothing has been written, so N is 0 and the failure
+stays transient: the guarantee above is untouched. A *continuation pass* (``resume_after`` > 0)
+reads the same object (VersionId, or If-Match on the ETag of pass 1 -- a changed object is a
+permanent failure), parses but neither writes nor reports entries <= N (line formats skip them
+without decoding), and streams the rest to DynamoDB with no hold-back (the object is already
+known to be good: it was validated, or is line-based with a stored record). A pass that cannot
+get past N is a plain transient failure, never another continuation, so it cannot loop.
+
+Counts of a continued pass are exact by ordinal: ``records`` = N - ``resume_after``,
+``rejected`` = rejection reports written for ordinals in that range, ``stored`` = the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Dependencies
 from .errors import (
+    BudgetExhaustedError,
     IngestError,
     PermanentError,
     TransientError,
@@ -31,26 +50,31 @@ from .errors import (
     describe_aws_error,
     error_code,
 )
-from .events import S3ObjectRef
+from .events import Continuation, S3ObjectRef, Totals
 from .formats import FormatError, FormatSpec, Record, Rejection, parse_stream, spec_for_key
 from .items import Item, RecordRejectedError, SourceObject, item_excerpt, record_item
 from .logs import EVENT_OBJECT_REREAD, EventLog
 from .rejections import RejectionTracker
-from .writer import BatchWriter, Deadline, Tag
+from .writer import MIN_CALL_BUDGET_MS, BatchWriter, Deadline, Tag
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
-Status = Literal["stored", "partially_stored", "ignored", "permanent", "transient"]
-_DEADLINE_CHECK_MASK = 255
+Status = Literal["stored", "partially_stored", "ignored", "permanent", "transient", "continued"]
+_DEADLINE_CHECK_MASK: Final = 255
+#: Reading stops with this much of the budget left, so the last window can still be written.
+READ_RESERVE_MS: Final = 2 * MIN_CALL_BUDGET_MS
+#: Rejection ordinals kept before the ones known to be durable are folded into a count.
+_FOLD_AT: Final = 4096
 
 
 @dataclass(slots=True)
 class ObjectOutcome:
-    """What happened to one object. Counts: ``records`` = entries seen (good + bad records),
-    ``stored`` = records written, ``rejected`` = rejection items written (or, for a permanent
-    failure, rejected entries seen)."""
+    """What happened to one object in this pass. Counts: ``records`` = entries seen (good + bad
+    records), ``stored`` = records written, ``rejected`` = rejection items written (or, for a
+    permanent failure, rejected entries seen); for ``continued``, entries 1..``resume_after``.
+    ``totals`` adds the earlier passes of a continued object; ``reads`` = GetObject calls."""
 
     status: Status
     reason: str = ""
@@ -58,15 +82,39 @@ class ObjectOutcome:
     stored: int = 0
     rejected: int = 0
     formats: list[str] = field(default_factory=list)
-    passes: int = 0
+    reads: int = 0
+    pass_number: int = 1
+    totals: Totals = field(default_factory=Totals)
+    resume_after: int = 0
+    etag: str | None = None
 
 
 Shaped = tuple[Item, Tag] | Rejection
 
 
+class _BudgetedStream:
+    """The object's body, refusing to read on once the budget is (nearly) spent."""
+
+    def __init__(self, body: StreamingBody, deadline: Deadline) -> None:
+        self._body = body
+        self._deadline = deadline
+
+    def read(self, amt: int | None = None, /) -> bytes:
+        if self._deadline.remaining_ms() < READ_RESERVE_MS:
+            raise BudgetExhaustedError("time budget exhausted while reading the object")
+        return self._body.read(amt)
+
+
 class _ObjectIngest:
     def __init__(
-        self, ref: S3ObjectRef, spec: FormatSpec, deps: Dependencies, deadline: Deadline, log: EventLog
+        self,
+        ref: S3ObjectRef,
+        spec: FormatSpec,
+        deps: Dependencies,
+        deadline: Deadline,
+        log: EventLog,
+        *,
+        resume: Continuation | None = None,
     ):
         self.ref = ref
         self.spec = spec
@@ -84,14 +132,24 @@ class _ObjectIngest:
             sleep=deps.sleep,
             random=deps.random,
         )
-        self._reset_counts()
-        self.passes = 0
-        self.last_size = 0
+        self.resume_after = resume.resume_after if resume is not None else 0
+        self.pass_number = resume.pass_number if resume is not None else 1
+        self.carried = resume.totals if resume is not None else Totals()
         self.etag: str | None = None
+        if self.resume_after:  # If-Match on what pass 1 read (the event's ETag when unknown)
+            self.etag = (resume.etag if resume is not None else None) or _quoted(ref.etag)
+        self.reads = 0
+        self.last_size = 0
+        self._refusals_handled = 0
+        self._rejection_ordinals = array("q")
+        self._folded_rejections = 0
+        self._fold_at = _FOLD_AT
+        self._reset_counts()
 
     def _reset_counts(self) -> None:
         self.records = 0
         self.good = 0
+        self._last_ordinal = self.resume_after
         self.formats: dict[str, None] = {}
         self.rejections = RejectionTracker(
             self.source,
@@ -106,38 +164,48 @@ class _ObjectIngest:
         request: GetObjectRequestTypeDef = {"Bucket": self.ref.bucket, "Key": self.ref.key}
         if self.ref.version_id:
             request["VersionId"] = self.ref.version_id
-        elif self.etag and self.passes > 0:
+        elif self.etag and (self.reads > 0 or self.resume_after > 0):
             request["IfMatch"] = self.etag
-        self.passes += 1
+        self.reads += 1
         try:
             response = self.deps.s3.get_object(**request)
         except ClientError as exc:
-            if self.passes > 1 and error_code(exc) in ("PreconditionFailed", "412"):
-                raise TransientError(
-                    f"s3://{self.ref.bucket}/{self.ref.key} changed between the validation and the write pass"
-                ) from exc
+            if "IfMatch" in request and error_code(exc) in ("PreconditionFailed", "412"):
+                where = f"s3://{self.ref.bucket}/{self.ref.key}"
+                if self.resume_after:
+                    raise PermanentError(
+                        f"object changed between passes: {where} no longer has the ETag "
+                        f"{request['IfMatch']} read by pass 1; entries 1..{self.resume_after} were "
+                        f"stored from the earlier content, the rest cannot be read any more"
+                    ) from exc
+                raise TransientError(f"{where} changed between the validation and the write pass") from exc
             raise classify_s3_read_error(exc, self.ref.bucket, self.ref.key) from exc
         except BotoCoreError as exc:
             raise classify_s3_read_error(exc, self.ref.bucket, self.ref.key) from exc
         etag = response.get("ETag")
-        self.etag = etag if isinstance(etag, str) and etag else None
+        self.etag = etag if isinstance(etag, str) and etag else self.etag
         return response["Body"]
 
     def _entries(self, body: StreamingBody) -> Iterator[Shaped]:
-        """Parse and shape; ``self.last_size`` is the source length of the entry just yielded."""
+        """Parse and shape the entries after ``resume_after``; ``self.last_size`` is the source
+        length of the entry just yielded."""
         count = 0
+        skip = self.resume_after
         for entry in parse_stream(
-            body,
+            _BudgetedStream(body, self.deadline),
             self.spec.family,
             gzip_suffix=self.spec.gzip_suffix,
             chunk_size=self.settings.chunk_size,
             max_line_bytes=self.settings.max_line_bytes,
+            skip_through=skip,
         ):
             count += 1
-            if not count & _DEADLINE_CHECK_MASK and self.deadline.expired():
-                raise TransientError(
-                    f"time budget exhausted while reading the object (after {count} entries)"
-                )
+            if not count & _DEADLINE_CHECK_MASK and self.deadline.remaining_ms() < READ_RESERVE_MS:
+                raise BudgetExhaustedError(f"time budget exhausted while reading the object (after {count} entries)")
+            if entry.ordinal:
+                if entry.ordinal <= skip:  # done by an earlier pass (JSON array elements)
+                    continue
+                self._last_ordinal = entry.ordinal
             if type(entry) is Record:
                 self.last_size = entry.size_hint + 64
                 self.formats[entry.fmt] = None
@@ -169,28 +237,87 @@ class _ObjectIngest:
             self.writer.add(shaped[0], shaped[1])
         else:
             assert isinstance(shaped, Rejection)
-            self.writer.add(self.rejections.item(shaped), Tag(False, shaped.line, shaped.ordinal))
+            # A stream-level rejection (ordinal 0, e.g. gzip truncation) comes after every entry.
+            ordinal = shaped.ordinal or self._last_ordinal + 1
+            self._track_rejection(ordinal)
+            self.writer.add(self.rejections.item(shaped), Tag(False, shaped.line, ordinal))
+        if len(self.writer.rejections) > self._refusals_handled:
+            self._report_refusals()
+
+    def _report_refusals(self) -> None:
+        """DynamoDB refused some records: write their rejection reports (as soon as possible, so
+        that a continuation can resume after them)."""
+        while self._refusals_handled < len(self.writer.rejections):
+            refused = self.writer.rejections[self._refusals_handled]
+            self._refusals_handled += 1
+            rejection = Rejection(
+                refused.tag.line,
+                refused.tag.ordinal,
+                refused.reason,
+                item_excerpt(refused.item),
+                refused.tag.array_element,
+            )
+            self.rejections.note(rejection)
+            self._track_rejection(refused.tag.ordinal)
+            self.writer.add(self.rejections.item(rejection), Tag(False, refused.tag.line, refused.tag.ordinal))
 
     def _finish_writes(self) -> None:
         self.writer.flush()
-        handled = 0
-        while handled < len(self.writer.rejections):  # DynamoDB refused some records: report them
-            for refused in self.writer.rejections[handled:]:
-                handled += 1
-                rejection = Rejection(
-                    refused.tag.line,
-                    refused.tag.ordinal,
-                    refused.reason,
-                    item_excerpt(refused.item),
-                    refused.tag.array_element,
-                )
-                self.rejections.note(rejection)
-                self._write(rejection)
+        while self._refusals_handled < len(self.writer.rejections):
+            self._report_refusals()
             self.writer.flush()
+
+    # ------------------------------------------------------------------------------ continuation
+
+    def _durable_through(self) -> int:
+        """Highest ordinal N such that every entry <= N is written or has its report written."""
+        done = self.writer.durable_through()
+        for refused in self.writer.rejections[self._refusals_handled :]:  # not reported yet
+            if 0 < refused.tag.ordinal <= done:
+                done = refused.tag.ordinal - 1
+        return max(done, self.resume_after)
+
+    def _track_rejection(self, ordinal: int) -> None:
+        """Remember the ordinal of a rejection report handed to the writer (for exact counts)."""
+        ordinals = self._rejection_ordinals
+        ordinals.append(ordinal)
+        if len(ordinals) >= self._fold_at:  # fold the ones that are durable already into a count
+            bound = self._durable_through()
+            kept = array("q", (o for o in ordinals if o > bound))
+            self._folded_rejections += len(ordinals) - len(kept)
+            self._rejection_ordinals = kept
+            self._fold_at = max(_FOLD_AT, 2 * len(kept))
+
+    def cut(self, exc: BudgetExhaustedError) -> ObjectOutcome:
+        """The budget ran out: ``continued`` after the last durable entry, or ``transient``."""
+        with contextlib.suppress(TransientError):  # flush first, as far as the budget allows
+            self.writer.flush()
+        done = self._durable_through()
+        if done <= self.resume_after:
+            reason = exc.reason
+            if self.resume_after:
+                reason += (
+                    f" (no progress: nothing after entry {self.resume_after} could be stored "
+                    f"in pass {self.pass_number})"
+                )
+            return self.outcome("transient", reason, rejected=0)
+        records = done - self.resume_after
+        rejected = self._folded_rejections + sum(1 for o in self._rejection_ordinals if o <= done)
+        return self.outcome(
+            "continued",
+            exc.reason,
+            records=records,
+            stored=records - rejected,
+            rejected=rejected,
+            resume_after=done,
+        )
 
     # ---------------------------------------------------------------------------------- the passes
 
     def run(self) -> ObjectOutcome:
+        if self.resume_after:
+            self._resume()
+            return self._finish()
         body = self._open()
         try:
             mode = self._first_pass(body)
@@ -206,9 +333,7 @@ class _ObjectIngest:
             return self.outcome("ignored", "object contains no records", rejected=0)
         if mode == "all_rejected":
             self.rejections.finish_logging()
-            return self.outcome(
-                "permanent", self.rejections.summary(self.records), rejected=self.rejections.count
-            )
+            return self.outcome("permanent", self.rejections.summary(self.records), rejected=self.rejections.count)
         if mode == "second_pass":
             self.rejections.finish_logging()
             self.log.info(EVENT_OBJECT_REREAD, records=self.records, rejected=self.rejections.count)
@@ -224,13 +349,33 @@ class _ObjectIngest:
                 raise PermanentError(f"{exc.reason} (second pass; the object changed?)") from exc
             finally:
                 _close(body)
+        return self._finish()
+
+    def _resume(self) -> None:
+        """A continuation pass: entries after ``resume_after`` stream straight to DynamoDB."""
+        body = self._open()
+        try:
+            for shaped in self._entries(body):
+                if type(shaped) is not tuple:
+                    assert isinstance(shaped, Rejection)
+                    self.rejections.note(shaped)
+                self._write(shaped)
+        except FormatError as exc:
+            raise PermanentError(
+                f"{exc.reason} (pass {self.pass_number}, after entries 1..{self.resume_after} "
+                "had been handled by earlier passes; the object changed?)"
+            ) from exc
+        finally:
+            _close(body)
+
+    def _finish(self) -> ObjectOutcome:
         self._finish_writes()
         self.rejections.finish_logging()
         stored = self.writer.stored_records
         rejected = self.writer.stored_other
-        if stored == 0 and self.rejections.count:
+        if stored + self.carried.stored == 0 and self.rejections.count + self.carried.rejected:
             return self.outcome("permanent", self.rejections.summary(self.records), rejected=rejected)
-        status: Status = "partially_stored" if rejected else "stored"
+        status: Status = "partially_stored" if rejected + self.carried.rejected else "stored"
         return self.outcome(status, "", rejected=rejected)
 
     def _first_pass(self, body: StreamingBody) -> Literal["empty", "all_rejected", "second_pass", "written"]:
@@ -264,15 +409,30 @@ class _ObjectIngest:
             self._write(entry)
         return "written"
 
-    def outcome(self, status: Status, reason: str, *, rejected: int) -> ObjectOutcome:
+    def outcome(
+        self,
+        status: Status,
+        reason: str,
+        *,
+        rejected: int,
+        records: int | None = None,
+        stored: int | None = None,
+        resume_after: int = 0,
+    ) -> ObjectOutcome:
+        records = self.records if records is None else records
+        stored = self.writer.stored_records if stored is None else stored
         return ObjectOutcome(
             status=status,
             reason=reason,
-            records=self.records,
-            stored=self.writer.stored_records,
+            records=records,
+            stored=stored,
             rejected=rejected,
             formats=list(self.formats),
-            passes=self.passes,
+            reads=self.reads,
+            pass_number=self.pass_number,
+            totals=self.carried.plus(records, stored, rejected, self.formats),
+            resume_after=resume_after,
+            etag=self.etag,
         )
 
 
@@ -284,6 +444,13 @@ def _record_excerpt(record: Record) -> str:
     return text[:200]
 
 
+def _quoted(etag: str | None) -> str | None:
+    """The S3 event's ``eTag`` is unquoted; an HTTP If-Match wants the quoted entity tag."""
+    if not etag:
+        return None
+    return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+
+
 def _close(body: StreamingBody) -> None:
     try:
         body.close()
@@ -291,16 +458,35 @@ def _close(body: StreamingBody) -> None:
         return
 
 
-def process_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, log: EventLog) -> ObjectOutcome:
-    """Ingest one object; never raises for expected failures (they become the outcome)."""
-    spec = spec_for_key(ref.key, deps.settings.accepted_suffixes)
-    if spec is None:
-        return ObjectOutcome("ignored", "object key suffix is not in ACCEPTED_SUFFIXES")
+def ignore_reason(ref: S3ObjectRef, deps: Dependencies) -> str | None:
+    """Why the object is not ingested at all (its suffix, its event), or None."""
+    if spec_for_key(ref.key, deps.settings.accepted_suffixes) is None:
+        return "object key suffix is not in ACCEPTED_SUFFIXES"
     if not ref.is_object_created:
-        return ObjectOutcome("ignored", f"event {ref.event_name} is not an object creation")
-    ingest = _ObjectIngest(ref, spec, deps, deadline, log)
+        return f"event {ref.event_name} is not an object creation"
+    return None
+
+
+def process_object(
+    ref: S3ObjectRef,
+    deps: Dependencies,
+    deadline: Deadline,
+    log: EventLog,
+    resume: Continuation | None = None,
+) -> ObjectOutcome:
+    """Ingest one object (resuming it after ``resume.resume_after`` for a continuation); never
+    raises for expected failures (they become the outcome)."""
+    pass_number = resume.pass_number if resume is not None else 1
+    totals = resume.totals if resume is not None else Totals()
+    reason = ignore_reason(ref, deps)
+    spec = spec_for_key(ref.key, deps.settings.accepted_suffixes)
+    if reason is not None or spec is None:
+        return ObjectOutcome("ignored", reason or "", pass_number=pass_number, totals=totals)
+    ingest = _ObjectIngest(ref, spec, deps, deadline, log, resume=resume)
     try:
         return ingest.run()
+    except BudgetExhaustedError as exc:
+        return ingest.cut(exc)
     except IngestError as exc:
         status: Status = "permanent" if isinstance(exc, PermanentError) else "transient"
         return ingest.outcome(status, exc.reason, rejected=0)

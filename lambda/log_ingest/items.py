@@ -90,9 +90,7 @@ def check_number(value: Decimal) -> str:
         )
     adjusted = exponent + len(digits) - 1 - start
     if not MIN_ADJUSTED_EXPONENT <= adjusted <= MAX_ADJUSTED_EXPONENT:
-        raise RecordRejectedError(
-            f"number {_short(text)} is outside DynamoDB's range (magnitude 1E-130 to 9.99E+125)"
-        )
+        raise RecordRejectedError(f"number {_short(text)} is outside DynamoDB's range (magnitude 1E-130 to 9.99E+125)")
     return text
 
 
@@ -117,7 +115,7 @@ def _check_text(text: str, what: str) -> None:
             raise RecordRejectedError(f"{what} contains a lone surrogate (not valid Unicode)") from None
 
 
-def to_attribute_value(value: object, depth: int = 0) -> AttributeValue:  # noqa: PLR0911 -- hot dispatch
+def to_attribute_value(value: object, depth: int = 0) -> AttributeValue:  # hot dispatch
     """Serialize a JSON-compatible value (numbers as int/Decimal) to an AttributeValue."""
     if type(value) is str:
         if not value.isascii():
@@ -281,9 +279,7 @@ def rejection_sort_key(line: int, ordinal: int | None = None) -> str:
     return f"LINE#{line:010d}#{ordinal:010d}"
 
 
-def rejection_item(
-    source: SourceObject, line: int, reason: str, excerpt: str, ordinal: int | None = None
-) -> Item:
+def rejection_item(source: SourceObject, line: int, reason: str, excerpt: str, ordinal: int | None = None) -> Item:
     """A rejection report item, in the same table as the records."""
     return {
         "PK": {"S": source.rejection_pk},

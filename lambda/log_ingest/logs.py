@@ -1,8 +1,18 @@
 """Structured logging: one JSON object per line on stdout, through :mod:`logging`.
 
 Every line has ``time``, ``level``, ``event`` and ``aws_request_id``; callers add fields.
-Object-level lines also carry ``message_id``, ``bucket`` and ``key`` (see :class:`EventLog`),
-so a test can pick out the lines of one object.
+Message- and object-level lines carry ``message_id`` and ``receive_count`` (the SQS record's
+``ApproximateReceiveCount``, when known); object-level lines also carry ``bucket``, ``key``
+(decoded) and ``version_id`` (when the event has one), so a test can pick out the lines of one
+object -- and, on the passes of a continued object, ``origin_message_id``.
+
+Terminal object events (``object_stored``, ``object_partially_stored``) report ``records``,
+``stored``, ``rejected`` and ``formats`` as totals over all passes of the object, ``passes``
+(the number of passes: 1 unless the object was continued) and ``reads`` (GetObject calls of the
+last pass). ``object_continued`` (non-terminal) is logged by the pass that hands an object over
+to a continuation message: ``resume_after``, ``pass`` (the number of the pass that message
+starts), ``continuation_message_id``, ``reason`` and the totals so far. ``invocation_summary``
+counts per invocation (this pass only), with ``continued`` = continuation messages sent.
 
 Event names (stable, tests and dashboards build on them) are the ``EVENT_*`` constants below.
 """
@@ -32,6 +42,7 @@ EVENT_OBJECT_DEAD_LETTERED: Final = "object_dead_lettered"
 EVENT_OBJECT_DEAD_LETTER_DEFERRED: Final = "object_dead_letter_deferred"
 EVENT_OBJECT_IGNORED: Final = "object_ignored"
 EVENT_OBJECT_RETRY: Final = "object_retry"
+EVENT_OBJECT_CONTINUED: Final = "object_continued"
 EVENT_RECORD_REJECTED: Final = "record_rejected"
 EVENT_REJECTIONS_NOT_LOGGED: Final = "rejections_not_logged"
 EVENT_OBJECT_REREAD: Final = "object_second_pass"

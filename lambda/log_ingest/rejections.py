@@ -22,9 +22,7 @@ from .logs import EVENT_RECORD_REJECTED, EVENT_REJECTIONS_NOT_LOGGED, EventLog
 class RejectionTracker:
     """Counts, logs and turns rejections of one object into report items."""
 
-    def __init__(
-        self, source: SourceObject, log: EventLog, *, max_logged: int, reasons_in_summary: int
-    ) -> None:
+    def __init__(self, source: SourceObject, log: EventLog, *, max_logged: int, reasons_in_summary: int) -> None:
         self.source = source
         self._log = log
         self._max_logged = max_logged
@@ -58,9 +56,7 @@ class RejectionTracker:
 
     def finish_logging(self) -> None:
         if self.count > self.logged:
-            self._log.warning(
-                EVENT_REJECTIONS_NOT_LOGGED, count=self.count - self.logged, rejected=self.count
-            )
+            self._log.warning(EVENT_REJECTIONS_NOT_LOGGED, count=self.count - self.logged, rejected=self.count)
 
     def summary(self, records: int) -> str:
         """The DLQ reason of a file whose every record was rejected."""

@@ -9,6 +9,11 @@
 * A ``ValidationException`` from BatchWriteItem (something the item guards missed) falls back to
   PutItem one by one, to isolate the bad item(s): those become write rejections, the rest are stored.
 * Throttling, 5xx and timeouts that survive botocore's own retries are transient failures.
+* Progress is tracked by *ordinal* (the entry's 1-based position in its file, see
+  :class:`Tag`): :meth:`BatchWriter.durable_through` is the highest ordinal N such that every
+  entry added with an ordinal <= N has been written or refused -- entries still pending and
+  entries of batches a failed flush could not write (UnprocessedItems included) hold it back.
+  The ingest relies on this to continue an object in a later invocation (continuation.py).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import TransientError, describe_aws_error, error_code, error_message
+from .errors import BudgetExhaustedError, TransientError, describe_aws_error, error_code, error_message
 from .items import Item, item_key
 
 if TYPE_CHECKING:
@@ -49,7 +54,10 @@ class Deadline:
 
 
 class Tag(NamedTuple):
-    """What an item stands for, to report it when DynamoDB rejects it."""
+    """What an item stands for, to report it when DynamoDB rejects it.
+
+    ``ordinal`` is the entry's 1-based position in its file (0: not tracked for progress).
+    """
 
     is_record: bool
     line: int
@@ -106,12 +114,27 @@ class BatchWriter:
         self.superseded_records = 0
         self.calls = 0
         self.rejections: list[WriteRejection] = []
+        #: Highest ordinal added so far.
+        self.max_ordinal = 0
+        #: Lowest ordinal among the entries a failed flush could not write (None: nothing lost).
+        self._lost_min: int | None = None
 
     @property
     def stored_anything(self) -> bool:
         return self.stored_records > 0 or self.stored_other > 0
 
+    def durable_through(self) -> int:
+        """Highest ordinal N such that every entry added with an ordinal in 1..N is written (or
+        refused, see ``rejections``); 0 when nothing is. Entries must be added in ordinal order
+        (a refused record's report, added later with the record's ordinal, is the exception)."""
+        low = self._lost_min
+        for _, tag in self._pending.values():
+            if tag.ordinal and (low is None or tag.ordinal < low):
+                low = tag.ordinal
+        return self.max_ordinal if low is None else low - 1
+
     def add(self, item: Item, tag: Tag) -> None:
+        self.max_ordinal = max(self.max_ordinal, tag.ordinal)
         key = item_key(item)
         previous = self._pending.get(key)
         if previous is not None and previous[1].is_record:
@@ -131,23 +154,32 @@ class BatchWriter:
         batches = [entries[i : i + BATCH_SIZE] for i in range(0, len(entries), BATCH_SIZE)]
         results: list[_BatchResult] = []
         failure: TransientError | None = None
+        lost: list[list[tuple[Item, Tag]]] = []
         if self._executor is None or len(batches) == 1:
-            for batch in batches:
-                results.append(self._write_batch(batch))
+            for index, batch in enumerate(batches):
+                try:
+                    results.append(self._write_batch(batch))
+                except TransientError as exc:  # the later batches are not attempted
+                    failure = exc
+                    lost = batches[index:]
+                    break
         else:
-            futures: list[Future[_BatchResult]] = [
-                self._executor.submit(self._write_batch, b) for b in batches
-            ]
-            for future in futures:
+            futures: list[Future[_BatchResult]] = [self._executor.submit(self._write_batch, b) for b in batches]
+            for batch, future in zip(batches, futures, strict=True):
                 try:
                     results.append(future.result())
                 except TransientError as exc:
                     failure = failure or exc
+                    lost.append(batch)
         for result in results:
             self.stored_records += result.stored_records
             self.stored_other += result.stored_other
             self.rejections.extend(result.rejected)
         if failure is not None:
+            for batch in lost:
+                for _, tag in batch:
+                    if tag.ordinal and (self._lost_min is None or tag.ordinal < self._lost_min):
+                        self._lost_min = tag.ordinal
             raise failure
         self.stored_records += self.superseded_records
         self.superseded_records = 0
@@ -156,7 +188,7 @@ class BatchWriter:
 
     def _check_budget(self, what: str) -> None:
         if self._deadline.remaining_ms() < MIN_CALL_BUDGET_MS:
-            raise TransientError(f"time budget exhausted before {what}")
+            raise BudgetExhaustedError(f"time budget exhausted before {what}")
 
     def _write_batch(self, batch: list[tuple[Item, Tag]]) -> _BatchResult:
         by_key = {item_key(item): (item, tag) for item, tag in batch}
@@ -183,7 +215,7 @@ class BatchWriter:
             attempt += 1
             delay = self._random() * min(self._cap, self._base * (2**attempt))
             if self._deadline.remaining_ms() < delay * 1000 + MIN_CALL_BUDGET_MS:
-                raise TransientError(
+                raise BudgetExhaustedError(
                     f"time budget exhausted with {len(unprocessed)} unprocessed items "
                     f"after {attempt} BatchWriteItem attempts"
                 )
@@ -207,9 +239,7 @@ class BatchWriter:
                 if error_code(exc) != "ValidationException":
                     raise TransientError(f"DynamoDB PutItem failed: {describe_aws_error(exc)}") from exc
                 if not tag.is_record:
-                    raise TransientError(
-                        f"DynamoDB refused a rejection report item: {error_message(exc)}"
-                    ) from exc
+                    raise TransientError(f"DynamoDB refused a rejection report item: {error_message(exc)}") from exc
                 rejected.append(WriteRejection(tag, item, f"DynamoDB refused the item: {error_message(exc)}"))
             except BotoCoreError as exc:
                 raise TransientError(f"DynamoDB PutItem failed: {describe_aws_error(exc)}") from exc

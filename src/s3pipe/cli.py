@@ -14,6 +14,7 @@ from typing import Any
 from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Option
 from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
+from s3pipe.guard import check_deployment
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession, pid_alive
 from s3pipe.stack import Stack
@@ -56,7 +57,9 @@ def print_stack(stack: Stack) -> None:
         print(f"  {name:<{width}}  {value}")
     print()
     print("Try the article's checks (names from above):")
-    print(f"  {aws} s3api put-object --bucket {outputs.bucket_name} --key server-log.json --body samples/server-log.json")
+    print(
+        f"  {aws} s3api put-object --bucket {outputs.bucket_name} --key server-log.json --body samples/server-log.json"
+    )
     print(f"  {aws} dynamodb scan --table-name {outputs.table_name}")
     print(f"  {aws} sqs receive-message --queue-url {outputs.dlq_url}")
     print(f"  {aws} logs tail {outputs.log_group_name} --follow")
@@ -68,7 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else LOCALSTACK_PORT
     config = load_config(args, port=port)
     progress = Progress()
-    session = StackSession(config, progress, args.stack, port=port)
+    session = StackSession(config, progress, args.stack, port=port, guard=check_deployment)
     stack = session.open()
     print_stack(stack)
     _lend(session)
@@ -144,7 +147,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from s3pipe.packaging import build_lambda_zip
+    from s3pipe.lambda_zip import build_lambda_zip
 
     config = load_config(args)
     artifact = build_lambda_zip(config.path(config.lambda_dir), Path(args.out).resolve())
@@ -169,7 +172,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     for name in ("backend", "endpoint_url", "region", "tf_plugin_dir", "state_dir", "infra_dir", "lambda_dir"):
         option = OPTIONS_BY_NAME[name]
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"{option.help} [env {option.env}]")
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=None, help=f"{option.help} [env {option.env}]"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

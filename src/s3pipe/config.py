@@ -17,7 +17,8 @@ BACKENDS: tuple[BackendName, ...] = ("embedded", "localstack", "external", "aws"
 
 DEFAULT_REGION = "ap-northeast-1"
 DEFAULT_MINISTACK_SPEC = "ministack==1.5.33"
-DEFAULT_LOCALSTACK_IMAGE = "localstack/localstack:4.4"
+#: The last LocalStack release that runs without an auth token (later tags exit with code 55 without one).
+DEFAULT_LOCALSTACK_IMAGE = "localstack/localstack:4.14.0"
 LOCALSTACK_PORT = 4566
 
 
@@ -100,9 +101,7 @@ class HarnessConfig:
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
     start_timeout: int = 60
     cache_dir: Path = field(default_factory=default_cache_dir)
-    ministack_spec: str = field(
-        default_factory=lambda: os.environ.get("S3PIPE_MINISTACK_SPEC", DEFAULT_MINISTACK_SPEC)
-    )
+    ministack_spec: str = field(default_factory=lambda: os.environ.get("S3PIPE_MINISTACK_SPEC", DEFAULT_MINISTACK_SPEC))
     ministack_python: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("S3PIPE_MINISTACK_PYTHON")) else None
     )

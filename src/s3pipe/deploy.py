@@ -18,7 +18,7 @@ from typing import Any
 
 from s3pipe.backends.base import Backend, Endpoint
 from s3pipe.config import HarnessConfig
-from s3pipe.packaging import LambdaArtifact, build_lambda_zip
+from s3pipe.lambda_zip import LambdaArtifact, build_lambda_zip
 from s3pipe.progress import Progress
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.cli import ResourceTiming, Terraform
@@ -102,7 +102,7 @@ class StackRecord:
     def save(self, path: Path) -> None:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
+        temporary.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> StackRecord | None:
@@ -128,6 +128,9 @@ def terraform_environment(endpoint: Endpoint, installation: ProviderInstallation
                 "AWS_REGION": endpoint.region,
                 "AWS_DEFAULT_REGION": endpoint.region,
                 "AWS_EC2_METADATA_DISABLED": "true",
+                # nothing from ~/.aws (profiles, SSO, credential processes) may reach an emulator run
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             }
         )
     for name in installation.unset:
@@ -222,7 +225,7 @@ class Deployer:
             outputs=outputs,
             endpoint=endpoint,
             backend=backend.name,
-            capabilities=backend.capabilities,
+            capabilities=backend.effective_capabilities,
             workdir=str(workspace.workdir),
             timings=dict(self.progress.timings),
         )

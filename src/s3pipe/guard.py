@@ -327,9 +327,7 @@ def _json_provider_blocks(path: Path) -> Iterator[tuple[str | None, dict[str, An
 
 
 def _module_files(workdir: Path, suffix: str) -> list[Path]:
-    return sorted(
-        p for p in workdir.rglob(f"*{suffix}") if not any(part.startswith(".terraform") for part in p.parts)
-    )
+    return sorted(p for p in workdir.rglob(f"*{suffix}") if not any(part.startswith(".terraform") for part in p.parts))
 
 
 # ---------------------------------------------------------------------------- the checks
@@ -369,8 +367,7 @@ class _Checker:
             self.add(
                 "endpoint",
                 "backend credentials",
-                f"access key {_mask(self.endpoint.credentials.access_key_id)} is not the fake "
-                f"{FAKE_ACCESS_KEY!r}",
+                f"access key {_mask(self.endpoint.credentials.access_key_id)} is not the fake {FAKE_ACCESS_KEY!r}",
                 "emulator backends must use the fake test/test credentials",
             )
 
@@ -491,13 +488,12 @@ class _Checker:
                     self.add(
                         "working copy",
                         f"{provider.path}:{attribute.line}",
-                        f"override endpoint {name} = {attribute.strings or '(expression)'} "
-                        "is not a loopback URL",
+                        f"override endpoint {name} = {attribute.strings or '(expression)'} is not a loopback URL",
                         "redeploy so the harness regenerates the override",
                     )
-        if block.attribute_string("access_key") != FAKE_ACCESS_KEY or block.attribute_string(
-            "secret_key"
-        ) != (FAKE_SECRET_KEY):
+        if block.attribute_string("access_key") != FAKE_ACCESS_KEY or block.attribute_string("secret_key") != (
+            FAKE_SECRET_KEY
+        ):
             self.add(
                 "working copy",
                 provider.where,
@@ -527,8 +523,7 @@ class _Checker:
                         f"{provider.path}:{attribute.line}",
                         f"{provider.label} sets {name} = {value!r}, which is not a loopback URL "
                         "(the override replaces nested endpoints, not top-level arguments)",
-                        f"remove {name} from the provider block, or set it through a variable "
-                        "the harness controls",
+                        f"remove {name} from the provider block, or set it through a variable the harness controls",
                     )
             if name in ADDRESS_SETTINGS and not attribute.literal:
                 self.add(

@@ -44,7 +44,7 @@ def rejection_pk(bucket: str, key: str) -> str:
 
 def plain_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
     """DynamoDB wire format -> Python values (numbers as Decimal)."""
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}  # type: ignore[arg-type]
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,7 @@ class StackObserver:
         return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
 
 
-def poll_until(
-    check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str
-) -> T:
+def poll_until(check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str) -> T:
     """Call ``check`` until it returns a value or the deadline passes; then fail with ``describe()``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -180,6 +178,20 @@ class Pipeline:
         self.observer.refresh()
         return depth
 
+    def wait_for_queue_depth(self, visible: int, timeout: float = DEFAULT_TIMEOUT) -> QueueDepth:
+        """Wait until at least ``visible`` messages wait in the queue (e.g. while the mapping is paused)."""
+
+        def check() -> QueueDepth | None:
+            depth = self.observer.depth()
+            return depth if depth.visible >= visible else None
+
+        return poll_until(
+            check,
+            timeout=timeout,
+            describe=lambda: f"queue now: {self.observer.depth()}",
+            what=f"{visible} visible messages in {self.stack.outputs.queue_name}",
+        )
+
     # ------------------------------------------------------------------ lookups
     def items_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
         """The items generated from this object (after it settled), ordered by SK."""
@@ -211,13 +223,18 @@ class Pipeline:
             return found or None
 
         return poll_until(
-            check, timeout=timeout, describe=lambda: self.describe_message(message_id), what=f"DLQ entry for {message_id}"
+            check,
+            timeout=timeout,
+            describe=lambda: self.describe_message(message_id),
+            what=f"DLQ entry for {message_id}",
         )
 
     def message_lines(self, message_id: str) -> list[LogLine]:
         self.observer.refresh()
         return [
-            line for line in self.observer.logs.structured() if line.fields and line.fields.get("message_id") == message_id
+            line
+            for line in self.observer.logs.structured()
+            if line.fields and line.fields.get("message_id") == message_id
         ]
 
     def wait_for_message_event(self, message_id: str, events: set[str], timeout: float = DEFAULT_TIMEOUT) -> LogLine:
@@ -262,7 +279,7 @@ class Pipeline:
         kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "PK, SK"}
         while True:
             page = self.stack.dynamodb.scan(**kwargs)
-            keys = [item for item in page.get("Items", [])]
+            keys = list(page.get("Items", []))
             for start in range(0, len(keys), 25):
                 requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
                 self.stack.dynamodb.batch_write_item(RequestItems={table: requests})  # type: ignore[dict-item]
@@ -294,7 +311,9 @@ class Pipeline:
             )
         items = self.query(source_pk(upload.bucket, upload.key))
         rejections = self.query(rejection_pk(upload.bucket, upload.key))
-        out.append(f"  items under {source_pk(upload.bucket, upload.key)}: {len(items)}; rejection reports: {len(rejections)}")
+        out.append(
+            f"  items under {source_pk(upload.bucket, upload.key)}: {len(items)}; rejection reports: {len(rejections)}"
+        )
         dlq = self.observer.dlq.for_object(upload.bucket, upload.key)
         out.append("  DLQ: " + ("; ".join(f"{e.message_id}: {e.reason}" for e in dlq) if dlq else "nothing"))
         out.append(f"  queue now: {self.observer.depth()}")

@@ -28,12 +28,14 @@ import pytest
 from s3pipe.backends.base import Capability
 from s3pipe.config import OPTIONS, HarnessConfig, Option
 from s3pipe.errors import HarnessError
+from s3pipe.guard import check_deployment
 from s3pipe.pipeline import Pipeline, StackObserver
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
 
 _CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+_STACK_KEY = pytest.StashKey[Stack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(*capabilities): the test needs these backend capabilities (s3pipe.Capability)"
     )
     config.addinivalue_line("markers", "clean_stack: purge the stack's queues and table before this test")
+    config.addinivalue_line(
+        "markers",
+        "aws_semantics(*capabilities): the test asserts AWS behaviour; on a backend known to differ it runs "
+        "as a strict xfail that names the difference",
+    )
 
     def lookup(option: Option) -> str | None:
         value = config.getoption(option.ini, default=None)
@@ -89,18 +96,48 @@ def _backend_capabilities(name: str) -> frozenset[Capability]:
     return backend_class(name).capabilities
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    needed: list[Capability] = []
-    for marker in item.iter_markers("requires"):
-        needed.extend(marker.args)
-    if not needed:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``aws_semantics(X)`` still run where the backend lacks X, as strict xfails.
+
+    The test then documents the difference instead of hiding it: if the emulator starts to
+    behave like AWS, the strict xfail fails and the marker (and README) must be updated.
+    """
+    harness = _harness_config(config)
+    try:
+        available = _backend_capabilities(harness.backend)
+    except HarnessError:
         return
-    config = _harness_config(item.config)
-    available = _backend_capabilities(config.backend)
-    missing = [capability for capability in needed if capability not in available]
+    for item in items:
+        needed = [c for marker in item.iter_markers("requires") for c in marker.args]
+        if missing_needed := _missing(needed, available):
+            item.add_marker(pytest.mark.skip(reason=_skip_reason(harness.backend, missing_needed)))
+        for marker in item.iter_markers("aws_semantics"):
+            missing = [capability for capability in marker.args if capability not in available]
+            if missing:
+                details = "; ".join(c.value for c in missing)
+                item.add_marker(
+                    pytest.mark.xfail(strict=True, reason=f"backend {harness.backend!r} differs from AWS: {details}")
+                )
+
+
+def _missing(needed: list[Capability], available: frozenset[Capability]) -> list[Capability]:
+    return [capability for capability in needed if capability not in available]
+
+
+def _skip_reason(backend: str, missing: list[Capability]) -> str:
+    details = "; ".join(f"{c.name} ({c.value})" for c in missing)
+    return f"backend {backend!r} does not provide: {details}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Second look for attached endpoints: their capabilities are known once the stack is up."""
+    stack: Stack | None = item.config.stash.get(_STACK_KEY, None)
+    if stack is None:
+        return
+    needed = [c for marker in item.iter_markers("requires") for c in marker.args]
+    missing = _missing(needed, stack.capabilities)
     if missing:
-        details = "; ".join(f"{c.name} ({c.value})" for c in missing)
-        pytest.skip(f"backend {config.backend!r} does not provide: {details}")
+        pytest.skip(_skip_reason(stack.backend, missing))
 
 
 def _worker_id(config: pytest.Config) -> str:
@@ -112,10 +149,17 @@ def _progress(config: pytest.Config) -> Progress:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     worker = _worker_id(config)
     prefix = "[s3pipe]" if worker == "main" else f"[s3pipe {worker}]"
+    capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and worker == "main":
 
         def write(line: str) -> None:
-            reporter.write_line(line)
+            # progress lines belong on the terminal even while fixture output is being captured
+            reporter.ensure_newline()
+            if capture is not None:
+                with capture.global_and_fixture_disabled():
+                    reporter.write_line(line)
+            else:
+                reporter.write_line(line)
 
         return Progress(write=write, prefix=prefix)
     return Progress(prefix=prefix)  # xdist workers: stderr shows with -s or in the failure report
@@ -131,27 +175,21 @@ def s3pipe_session(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) ->
     """The session's stack lifecycle; one stack per xdist worker so workers never collide."""
     worker = _worker_id(pytestconfig)
     name = os.environ.get("S3PIPE_STACK_NAME") or ("pytest" if worker == "main" else f"pytest-{worker}")
-    session = StackSession(s3pipe_config, _progress(pytestconfig), name, guard=_guard())
+    session = StackSession(s3pipe_config, _progress(pytestconfig), name, guard=check_deployment)
     try:
         yield session
     finally:
         session.close()
 
 
-def _guard() -> Any:
-    try:
-        from s3pipe.guard import check_deployment
-    except ImportError:  # pragma: no cover - the guard ships with the package
-        return None
-    return check_deployment
-
-
 @pytest.fixture(scope="session")
-def s3pipe_stack(s3pipe_session: StackSession) -> Stack:
+def s3pipe_stack(pytestconfig: pytest.Config, s3pipe_session: StackSession) -> Stack:
     try:
-        return s3pipe_session.open()
+        stack = s3pipe_session.open()
     except HarnessError as error:
         pytest.exit(f"s3pipe could not provide a stack:\n{error}", returncode=3)
+    pytestconfig.stash[_STACK_KEY] = stack
+    return stack
 
 
 @pytest.fixture(scope="session")
@@ -177,9 +215,7 @@ def pipeline(
 
 
 @pytest.fixture(scope="session")
-def s3pipe_stack_factory(
-    pytestconfig: pytest.Config, s3pipe_config: HarnessConfig
-) -> Iterator[Callable[..., Stack]]:
+def s3pipe_stack_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) -> Iterator[Callable[..., Stack]]:
     """Deploy more stacks with other settings, e.g. ``factory("chaos", extra_environment={...})``."""
     sessions: list[StackSession] = []
 
@@ -192,7 +228,7 @@ def s3pipe_stack_factory(
             _progress(pytestconfig),
             stack_name,
             settings,
-            guard=_guard(),
+            guard=check_deployment,
             extra_files=extra_files,
         )
         sessions.append(session)

@@ -89,6 +89,7 @@ class StackSession:
         self.extra_files = extra_files
         self.port = port
         self.backend: Backend | None = None
+        self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
         self._started_backend = False
 
@@ -136,12 +137,13 @@ class StackSession:
                 return self._attach(record, settings, decision, started)
             if record is not None:
                 self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
-        if record is not None and self.config.backend == "embedded":
+        if record is not None and self.config.backend in {"embedded", "localstack"}:
             workspace.remove()  # its emulator is gone or foreign: the state describes nothing real
             settings = self._settings(None)
         backend = create_backend(self.config, self.progress, port=self.port)
         self.backend = backend
         endpoint = backend.start()
+        self.endpoint = endpoint
         self._started_backend = True
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
@@ -157,9 +159,7 @@ class StackSession:
         endpoint = backend.start()
         self.progress.stage("reuse", f"warm stack {self.stack_name!r} on {endpoint.url}: {decision.reason}")
         if decision.lambda_only:
-            stack = self.deployer.deploy(
-                self.stack_name, backend, endpoint, settings, self.extra_files, refresh=False
-            )
+            stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files, refresh=False)
             stack.capabilities = original.capabilities
         else:
             stack = Stack(
@@ -191,8 +191,11 @@ class StackSession:
                 self.progress.stage("keep", f"stack {self.stack_name!r} left running on {self.stack.endpoint.url}")
             return
         if self._started_backend:
-            if not backend.is_emulator and self.stack is not None:
-                self.deployer.destroy(self.stack_name, self.stack.endpoint)
-            backend.stop()
-            if backend.is_emulator:
-                self.deployer.workspace(self.stack_name).record_path.unlink(missing_ok=True)
+            try:
+                if not backend.is_emulator and self.endpoint is not None:
+                    # real resources: destroy whatever state exists, also after a failed apply
+                    self.deployer.destroy(self.stack_name, self.endpoint)
+            finally:
+                backend.stop()
+                if backend.is_emulator:
+                    self.deployer.workspace(self.stack_name).record_path.unlink(missing_ok=True)

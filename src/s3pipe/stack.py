@@ -100,9 +100,13 @@ class Stack:
 
     @cached_property
     def session(self) -> boto3.Session:
-        kwargs = self.endpoint.boto3_kwargs()
-        kwargs.pop("endpoint_url", None)
-        return boto3.Session(**kwargs)
+        credentials = self.endpoint.credentials
+        return boto3.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            region_name=self.endpoint.region,
+        )
 
     def client(self, service: str, **config: Any) -> Any:
         client_config = _CLIENT_CONFIG

@@ -59,8 +59,7 @@ class AwsRefused(BackendUnavailable):
             ),
             seen="no credentials resolved",
             fix=(
-                "export AWS_PROFILE=<profile> (after `aws sso login`), or "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                "export AWS_PROFILE=<profile> (after `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             ),
         )
 
@@ -94,10 +93,7 @@ class AwsRefused(BackendUnavailable):
             "Backend 'aws' could not confirm the credentials with STS",
             tried=f"sts get-caller-identity in {region}",
             seen=detail,
-            fix=(
-                "refresh the credentials (`aws sso login`, new keys); `aws sts "
-                "get-caller-identity` must succeed"
-            ),
+            fix=("refresh the credentials (`aws sso login`, new keys); `aws sts get-caller-identity` must succeed"),
         )
 
     @classmethod
@@ -161,9 +157,7 @@ class AwsBackend(Backend):
             identity = sts.get_caller_identity()
         except ClientError as error:
             err = error.response.get("Error", {})
-            raise AwsRefused.sts_failed(
-                self.region, f"{err.get('Code', '?')}: {err.get('Message', '')}"
-            ) from None
+            raise AwsRefused.sts_failed(self.region, f"{err.get('Code', '?')}: {err.get('Message', '')}") from None
         except BotoCoreError as error:
             raise AwsRefused.sts_failed(self.region, f"{type(error).__name__}: {error}") from None
         self.account_id = identity["Account"]

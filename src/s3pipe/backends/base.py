@@ -23,6 +23,7 @@ class Capability(enum.Enum):
     LAMBDA_EXECUTION = "the function really runs when messages arrive"
     PARTIAL_BATCH_RESPONSE = "ReportBatchItemFailures returns only the listed messages"
     STRICT_BATCH_ITEM_IDENTIFIERS = "an empty or unknown itemIdentifier fails the whole batch"
+    NULL_FAILURE_LIST_IS_SUCCESS = "a null batchItemFailures list counts as full success"
     REDRIVE = "a message moves to the DLQ after maxReceiveCount receives"
     MAPPING_TIMEOUT_VALIDATION = "a mapping is refused when the function timeout exceeds the visibility timeout"
     IAM_ENFORCEMENT = "calls outside the function role's policy are denied"
@@ -89,6 +90,11 @@ class Backend(abc.ABC):
     def health(self) -> Health:
         """Ask the backend whether it can serve requests now."""
 
+    @property
+    def effective_capabilities(self) -> frozenset[Capability]:
+        """Capabilities of this instance (an attached endpoint may know more once started)."""
+        return self.capabilities
+
     def logs(self, tail: int = 200) -> list[str]:
         """The backend's own log lines (emulator log, container log); empty when there are none."""
         del tail
@@ -98,7 +104,7 @@ class Backend(abc.ABC):
     def stop(self) -> None:
         """Stop what start() started (idempotent). Attach-only backends leave the target running."""
 
-    def detach(self) -> None:
+    def detach(self) -> None:  # noqa: B027 - a deliberate no-op default, not an abstract method
         """Leave the backend running after this process ends (warm reuse); default: same as doing nothing."""
 
     def __enter__(self) -> Endpoint:

@@ -144,9 +144,7 @@ class ExternalBackend(Backend):
         if not probe_health(self.url).healthy:
             # It answers but is still starting services: give it the usual start timeout.
             wait_until_healthy(self.flavour.product, self.url, timeout=self.start_timeout, interval=0.5)
-        self.progress.done(
-            "emulator", time.monotonic() - started, f"attached to {self.flavour} on {self.url}"
-        )
+        self.progress.done("emulator", time.monotonic() - started, f"attached to {self.flavour} on {self.url}")
         return Endpoint(self.url, self.region, Credentials.fake())
 
     def health(self) -> Health:

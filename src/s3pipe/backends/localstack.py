@@ -226,7 +226,7 @@ def is_license_failure(exit_code: int | None, log_lines: Sequence[str]) -> bool:
 
 def build_container(spec: ContainerSpec, network: Network | None = None) -> DockerContainer:
     """A Testcontainers ``DockerContainer`` configured from ``spec`` (not started)."""
-    from testcontainers.core.container import DockerContainer  # noqa: PLC0415 - optional extra
+    from testcontainers.core.container import DockerContainer
 
     container = DockerContainer(spec.image).with_name(spec.name)
     for key, value in spec.env.items():
@@ -307,8 +307,8 @@ class DockerRuntime:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         try:
-            from testcontainers.core.docker_client import DockerClient  # noqa: PLC0415 - optional extra
-            from testcontainers.core.labels import SESSION_ID  # noqa: PLC0415
+            from testcontainers.core.docker_client import DockerClient
+            from testcontainers.core.labels import SESSION_ID
         except ImportError as error:
             raise LocalStackUnavailable.testcontainers_missing(_one_line(error)) from None
         docker_exception, self._not_found = _docker_errors()
@@ -317,14 +317,11 @@ class DockerRuntime:
         try:
             self._client = DockerClient()
         except (docker_exception, OSError) as error:
-            raise LocalStackUnavailable.docker_unreachable(
-                _docker_location(environ), _one_line(error)
-            ) from None
-        self._docker_exception = docker_exception
+            raise LocalStackUnavailable.docker_unreachable(_docker_location(environ), _one_line(error)) from None
         self._networks: dict[str, Network] = {}
 
     def run(self, spec: ContainerSpec) -> RunningContainer:
-        from testcontainers.core.network import Network  # noqa: PLC0415 - optional extra
+        from testcontainers.core.network import Network
 
         try:
             network = Network()
@@ -333,10 +330,13 @@ class DockerRuntime:
             self._networks[spec.network] = network
             container = build_container(spec, network)
             container.start()
-        except self._docker_exception as error:
-            self.remove_labelled(OWNER_LABEL, spec.instance)
-            self.remove_network(spec.network)
-            raise LocalStackUnavailable.container_failed(spec.image, _one_line(error)) from None
+        except Exception as error:  # Docker, registry or Ryuk failures: one message, no library traceback
+            with contextlib.suppress(Exception):
+                self.remove_labelled(OWNER_LABEL, spec.instance)
+                self.remove_network(spec.network)
+            raise LocalStackUnavailable.container_failed(
+                spec.image, f"{type(error).__name__}: {_one_line(error)}"
+            ) from None
         return _TestcontainersContainer(container, self._not_found)
 
     def remove_labelled(self, label: str, value: str) -> int:
@@ -378,6 +378,7 @@ class LocalStackBackend(Backend):
             Capability.LAMBDA_EXECUTION,
             Capability.PARTIAL_BATCH_RESPONSE,
             Capability.STRICT_BATCH_ITEM_IDENTIFIERS,
+            Capability.NULL_FAILURE_LIST_IS_SUCCESS,
             Capability.REDRIVE,
             Capability.LOG_RETRIEVAL,
         }
@@ -430,9 +431,7 @@ class LocalStackBackend(Backend):
         )
         self.spec = spec
         token = "with" if AUTH_TOKEN_VARIABLE in spec.env else "without"
-        self.progress.stage(
-            "emulator", f"LocalStack {spec.image} on {spec.url} ({token} {AUTH_TOKEN_VARIABLE})"
-        )
+        self.progress.stage("emulator", f"LocalStack {spec.image} on {spec.url} ({token} {AUTH_TOKEN_VARIABLE})")
         started = time.monotonic()
         try:
             self._container = runtime.run(spec)

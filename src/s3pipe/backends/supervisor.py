@@ -4,12 +4,14 @@ Usage: ``python supervisor.py [--watch-stdin] -- COMMAND...``
 
 It starts COMMAND in a new process group and, when told to stop (SIGTERM/SIGINT/SIGHUP) or,
 with ``--watch-stdin``, when its stdin reaches EOF because the harness that started it died,
-terminates the whole group (a ``detach`` line on stdin ends the watch: the emulator is kept): the emulator *and* the Lambda worker processes it spawned.
+terminates the whole group (a ``detach`` line on stdin ends the watch: the emulator is
+kept): the emulator *and* the Lambda worker processes it spawned.
 Watching stdin is what makes an interrupted or killed test run leave nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,10 +34,8 @@ def _terminate_group(pgid: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str]) -> int:

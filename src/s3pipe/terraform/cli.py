@@ -69,9 +69,7 @@ class Terraform:
     def init(self, extra_args: Sequence[str] = ()) -> RunResult:
         return self._run(["init", "-input=false", "-no-color", "-reconfigure", *extra_args], streaming_json=False)
 
-    def apply(
-        self, on_resource: Callable[[ResourceTiming], None] | None = None, *, refresh: bool = True
-    ) -> RunResult:
+    def apply(self, on_resource: Callable[[ResourceTiming], None] | None = None, *, refresh: bool = True) -> RunResult:
         args = ["apply", "-auto-approve", "-input=false", "-json"]
         if not refresh:
             args.append("-refresh=false")
@@ -136,9 +134,7 @@ class Terraform:
         return result
 
     @staticmethod
-    def _consume_json_line(
-        line: str, result: RunResult, on_resource: Callable[[ResourceTiming], None] | None
-    ) -> None:
+    def _consume_json_line(line: str, result: RunResult, on_resource: Callable[[ResourceTiming], None] | None) -> None:
         try:
             message = json.loads(line)
         except ValueError:

@@ -73,7 +73,11 @@ class ProviderInstallation:
         env = os.environ if environ is None else environ
         cli_config = env.get("TF_CLI_CONFIG_FILE") or env.get("TERRAFORM_CONFIG")
         # A CLI config variable naming a missing file only makes Terraform print warnings: drop it.
-        unset = ("TF_CLI_CONFIG_FILE", "TERRAFORM_CONFIG") if cli_config and not Path(cli_config).expanduser().is_file() else ()
+        unset = (
+            ("TF_CLI_CONFIG_FILE", "TERRAFORM_CONFIG")
+            if cli_config and not Path(cli_config).expanduser().is_file()
+            else ()
+        )
         if plugin_dir is not None:
             if not has_aws_provider(plugin_dir):
                 raise ProviderInstallError.plugin_dir_missing(str(plugin_dir))

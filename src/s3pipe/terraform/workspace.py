@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,8 +48,6 @@ ENDPOINT_SERVICES: tuple[str, ...] = (
 
 _MODULE_SUFFIXES = (".tf", ".tf.json", ".tftpl", ".tpl", ".json")
 _EXCLUDED_DIRS = {".terraform", ".git", "__pycache__"}
-_PROVIDER_BLOCK = re.compile(r'provider\s+"aws"\s*\{')
-_ALIAS = re.compile(r'^\s*alias\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
 def module_files(infra_dir: Path) -> list[Path]:
@@ -81,29 +78,22 @@ def content_hash(paths: Iterable[Path], root: Path) -> str:
 
 
 def aws_provider_aliases(infra_dir: Path) -> list[str]:
-    """Aliases of every ``provider "aws"`` block in the module (each needs the same override)."""
-    aliases: list[str] = []
+    """Aliases of every ``provider "aws"`` block in the module (each needs the same override).
+
+    Uses the guard's HCL tokenizer, so commented-out blocks are not mistaken for providers.
+    """
+    from s3pipe.guard import parse_blocks, tokenize  # the guard owns the HCL reader
+
+    aliases: set[str] = set()
     for path in module_files(infra_dir):
         if not path.name.endswith(".tf"):
             continue
-        text = path.read_text(encoding="utf-8")
-        for match in _PROVIDER_BLOCK.finditer(text):
-            block = _balanced_block(text, match.end() - 1)
-            aliases.extend(_ALIAS.findall(block))
-    return sorted(set(aliases))
-
-
-def _balanced_block(text: str, open_brace: int) -> str:
-    depth = 0
-    for index in range(open_brace, len(text)):
-        char = text[index]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_brace : index + 1]
-    return text[open_brace:]
+        for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
+            if block.kind == "provider" and block.labels[:1] == ["aws"]:
+                alias = block.attribute_string("alias")
+                if alias:
+                    aliases.add(alias)
+    return sorted(aliases)
 
 
 def _hcl_string(value: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,18 +57,29 @@ class FakeContext:
         return self.budget_ms - int((self.clock.now - self.started) * 1000)
 
 
+DEFAULT_ETAG = '"0123abcd"'
+
+
 class FakeS3:
-    """Objects by (bucket, key); ``errors`` maps (bucket, key) to an exception raised by GetObject."""
+    """Objects by (bucket, key); ``errors`` maps (bucket, key) to an exception raised by GetObject.
+
+    ``IfMatch`` is checked against the object's ETag (412 PreconditionFailed); with ``clock`` set,
+    every read of a body advances it by ``read_seconds`` (a slow download).
+    """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.etags: dict[tuple[str, str], str] = {}
         self.errors: dict[tuple[str, str], Exception] = {}
         self.stream_errors: dict[tuple[str, str], Exception] = {}
         self.calls: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.clock: FakeClock | None = None
+        self.read_seconds = 0.0
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes, etag: str = DEFAULT_ETAG) -> None:
         self.objects[(bucket, key)] = data
+        self.etags[(bucket, key)] = etag
 
     def get_object(self, **request: Any) -> dict[str, Any]:
         assert set(request) <= {"Bucket", "Key", "VersionId", "IfMatch"}, request
@@ -78,11 +90,34 @@ class FakeS3:
             raise self.errors[where]
         if where not in self.objects:
             raise client_error("NoSuchKey", "GetObject", "The specified key does not exist.", 404)
+        etag = self.etags[where]
+        if "IfMatch" in request and request["IfMatch"] != etag:
+            raise client_error(
+                "PreconditionFailed", "GetObject", "At least one of the pre-conditions you specified did not hold", 412
+            )
         data = self.objects[where]
         raw: Any = io.BytesIO(data)
         if where in self.stream_errors:
             raw = _FailingStream(data, self.stream_errors[where])
-        return {"Body": StreamingBody(raw, len(data)), "ETag": '"0123abcd"', "ContentLength": len(data)}
+        elif self.clock is not None and self.read_seconds:
+            raw = _SlowStream(data, self.clock, self.read_seconds)
+        return {"Body": StreamingBody(raw, len(data)), "ETag": etag, "ContentLength": len(data)}
+
+
+class _SlowStream:
+    """Every read takes ``seconds`` of the fake clock."""
+
+    def __init__(self, data: bytes, clock: FakeClock, seconds: float) -> None:
+        self._data = io.BytesIO(data)
+        self._clock = clock
+        self._seconds = seconds
+
+    def read(self, amt: int | None = None) -> bytes:
+        self._clock.now += self._seconds
+        return self._data.read(amt)
+
+    def close(self) -> None:
+        pass
 
 
 class _FailingStream:
@@ -108,6 +143,8 @@ class FakeDynamoDB:
     def __init__(self, table_name: str = "events") -> None:
         self.table_name = table_name
         self.items: dict[tuple[str, str], Item] = {}
+        #: How many times each key was stored (a re-write after a retry counts again).
+        self.writes: Counter[tuple[str, str]] = Counter()
         self.batches: list[list[tuple[str, str]]] = []
         self.put_calls = 0
         #: Return this many "all unprocessed" responses before accepting writes.
@@ -141,9 +178,7 @@ class FakeDynamoDB:
             if self.on_batch is not None:
                 self.on_batch(items)
             if any(self.invalid(i) for i in items):
-                raise client_error(
-                    "ValidationException", "BatchWriteItem", "One or more parameter values were invalid"
-                )
+                raise client_error("ValidationException", "BatchWriteItem", "One or more parameter values were invalid")
             if self.unprocessed_responses > 0:
                 self.unprocessed_responses -= 1
                 return {"UnprocessedItems": {table: requests}}
@@ -155,6 +190,7 @@ class FakeDynamoDB:
             for r in requests:
                 item = r["PutRequest"]["Item"]
                 self.items[item_key(item)] = item
+                self.writes[item_key(item)] += 1
             return {"UnprocessedItems": {table: unprocessed} if unprocessed else {}}
 
     def put_item(self, **request: Any) -> dict[str, Any]:
@@ -165,10 +201,9 @@ class FakeDynamoDB:
                 raise self.always_error
             item = request["Item"]
             if self.invalid(item):
-                raise client_error(
-                    "ValidationException", "PutItem", "One or more parameter values were invalid"
-                )
+                raise client_error("ValidationException", "PutItem", "One or more parameter values were invalid")
             self.items[item_key(item)] = item
+            self.writes[item_key(item)] += 1
             return {}
 
     def partition(self, pk: str) -> dict[str, Item]:
@@ -180,17 +215,43 @@ class SentMessage:
     queue_url: str
     body: str
     attributes: dict[str, str]
+    message_id: str = ""
 
 
 class FakeSQS:
+    """``send_message`` to the DLQ or the main queue (continuations); ``get_queue_url``."""
+
     def __init__(self) -> None:
         self.sent: list[SentMessage] = []
         self.fail: Exception | None = None
+        #: Raised by sends to any queue but the DLQ (continuation messages).
+        self.fail_continuations: Exception | None = None
+        self.fail_lookup: Exception | None = None
+        self.lookups: list[dict[str, Any]] = []
+
+    def get_queue_url(self, **request: Any) -> dict[str, Any]:
+        assert set(request) == {"QueueName", "QueueOwnerAWSAccountId"}, request
+        self.lookups.append(request)
+        if self.fail_lookup is not None:
+            raise self.fail_lookup
+        return {
+            "QueueUrl": f"https://sqs.us-east-1.amazonaws.com/{request['QueueOwnerAWSAccountId']}/{request['QueueName']}"
+        }
+
+    @property
+    def dead_letters(self) -> list[SentMessage]:
+        return [m for m in self.sent if m.queue_url == DLQ_URL]
+
+    @property
+    def continuations(self) -> list[SentMessage]:
+        return [m for m in self.sent if m.queue_url != DLQ_URL]
 
     def send_message(self, **request: Any) -> dict[str, Any]:
         assert set(request) <= {"QueueUrl", "MessageBody", "MessageAttributes"}
         if self.fail is not None:
             raise self.fail
+        if self.fail_continuations is not None and request["QueueUrl"] != DLQ_URL:
+            raise self.fail_continuations
         body = request["MessageBody"]
         assert isinstance(body, str)
         assert body, "SQS refuses empty bodies"
@@ -199,8 +260,10 @@ class FakeSQS:
             assert value["DataType"] == "String"
             assert value["StringValue"], f"empty attribute {name}"
             attributes[name] = value["StringValue"]
-        self.sent.append(SentMessage(request["QueueUrl"], body, attributes))
-        return {"MessageId": f"dlq-{len(self.sent)}"}
+        prefix = "dlq" if request["QueueUrl"] == DLQ_URL else "cont"
+        message_id = f"{prefix}-{len(self.sent) + 1}"
+        self.sent.append(SentMessage(request["QueueUrl"], body, attributes, message_id))
+        return {"MessageId": message_id}
 
 
 @dataclass
@@ -212,30 +275,38 @@ class World:
     sqs: FakeSQS
     clock: FakeClock
     settings: Settings
+    _deps: Dependencies | None = field(default=None, repr=False)
 
     @property
     def deps(self) -> Dependencies:
-        return Dependencies(
-            settings=self.settings,
-            s3=self.s3,  # type: ignore[arg-type]
-            dynamodb=self.dynamodb,  # type: ignore[arg-type]
-            sqs=self.sqs,  # type: ignore[arg-type]
-            sleep=self.clock.sleep,
-            random=lambda: 0.5,
-            clock=self.clock,
-        )
+        """Built once, like the handler's per-container dependencies (its queue URL cache too)."""
+        if self._deps is None or self._deps.settings is not self.settings:
+            self._deps = Dependencies(
+                settings=self.settings,
+                s3=self.s3,  # type: ignore[arg-type]
+                dynamodb=self.dynamodb,  # type: ignore[arg-type]
+                sqs=self.sqs,  # type: ignore[arg-type]
+                sleep=self.clock.sleep,
+                random=lambda: 0.5,
+                clock=self.clock,
+            )
+        return self._deps
 
     def context(self, budget_ms: int = 300_000) -> FakeContext:
         return FakeContext(self.clock, budget_ms)
 
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/ingest-dlq"
+#: The main queue (the ``eventSourceARN`` of strategies.sqs_record) and its URL.
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/ingest"
 
 
 def make_world(**settings: Any) -> World:
     base: dict[str, Any] = {"table_name": "events", "dlq_url": DLQ_URL, "write_concurrency": 1}
     base.update(settings)
-    return World(FakeS3(), FakeDynamoDB("events"), FakeSQS(), FakeClock(), Settings(**base))
+    world = World(FakeS3(), FakeDynamoDB("events"), FakeSQS(), FakeClock(), Settings(**base))
+    world.s3.clock = world.clock
+    return world
 
 
 def read_timeout() -> ReadTimeoutError:

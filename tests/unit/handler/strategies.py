@@ -26,9 +26,7 @@ _KEY_CHARS = st.one_of(
 )
 KEY_SEGMENTS = st.text(_KEY_CHARS, min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
 KEY_PREFIXES = st.lists(KEY_SEGMENTS, max_size=6).map(lambda parts: "".join(p + "/" for p in parts))
-SUFFIXES = st.sampled_from(
-    [".json", ".jsonl", ".ndjson", ".log", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".log.gz"]
-)
+SUFFIXES = st.sampled_from([".json", ".jsonl", ".ndjson", ".log", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".log.gz"])
 
 
 @st.composite
@@ -135,9 +133,7 @@ def s3_records(draw: st.DrawFn, suffix: st.SearchStrategy[str] = SUFFIXES) -> di
 S3_EVENT_BODIES = st.lists(s3_records(), min_size=1, max_size=4).map(s3_event_body)
 TEST_EVENT_BODIES = BUCKETS.map(s3_test_event_body)
 NON_S3_JSON_BODIES = st.one_of(
-    st.dictionaries(
-        st.text(max_size=8).filter(lambda k: k not in ("Records", "Event")), st.integers(), max_size=4
-    ),
+    st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("Records", "Event")), st.integers(), max_size=4),
     st.lists(st.integers(), max_size=3),
     st.integers(),
     st.text(max_size=20),
@@ -173,15 +169,11 @@ ATTRIBUTE_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",
 SCALARS = st.one_of(st.none(), st.booleans(), INTEGERS, DECIMALS, TEXT)
 JSON_VALUES = st.recursive(
     SCALARS,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(ATTRIBUTE_NAMES, children, max_size=4)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(ATTRIBUTE_NAMES, children, max_size=4)),
     max_leaves=12,
 )
 _RESERVED = {"PK", "SK", "src_bucket", "src_key", "src_line", "src_format"}
-RECORDS = st.dictionaries(
-    ATTRIBUTE_NAMES.filter(lambda n: n not in _RESERVED), JSON_VALUES, min_size=1, max_size=6
-)
+RECORDS = st.dictionaries(ATTRIBUTE_NAMES.filter(lambda n: n not in _RESERVED), JSON_VALUES, min_size=1, max_size=6)
 
 
 def dumps(value: Any, indent: int | None = None, level: int = 0) -> str:
@@ -203,8 +195,7 @@ def dumps(value: Any, indent: int | None = None, level: int = 0) -> str:
         return (
             "{"
             + sep.join(
-                pad + json.dumps(k, ensure_ascii=False) + ": " + dumps(v, indent, level + 1)
-                for k, v in value.items()
+                pad + json.dumps(k, ensure_ascii=False) + ": " + dumps(v, indent, level + 1) for k, v in value.items()
             )
             + end
             + "}"
@@ -274,12 +265,8 @@ def json_lines_payloads(draw: st.DrawFn) -> Payload:
     return Payload(_maybe_gzip(text.encode(), gz), suffix + (".gz" if gz else ""), expected, gz)
 
 
-_TOKEN = st.text(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:@", min_size=1, max_size=12
-)
-_PATH = st.text("abcdefghijklmnopqrstuvwxyz0123456789/._-?=&%~+", min_size=1, max_size=30).map(
-    lambda p: "/" + p
-)
+_TOKEN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:@", min_size=1, max_size=12)
+_PATH = st.text("abcdefghijklmnopqrstuvwxyz0123456789/._-?=&%~+", min_size=1, max_size=30).map(lambda p: "/" + p)
 _QUOTED_TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters='"\\'), max_size=40
 )
@@ -337,6 +324,4 @@ def access_log_payloads(draw: st.DrawFn) -> Payload:
     return Payload(_maybe_gzip(text.encode(), gz), ".log.gz" if gz else ".log", expected, gz)
 
 
-PAYLOADS = st.one_of(
-    json_object_payloads(), json_array_payloads(), json_lines_payloads(), access_log_payloads()
-)
+PAYLOADS = st.one_of(json_object_payloads(), json_array_payloads(), json_lines_payloads(), access_log_payloads())

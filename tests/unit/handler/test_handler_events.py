@@ -9,12 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from log_ingest.continuation import continuation_body, parse_queue_arn
+from log_ingest.errors import TransientError
 from log_ingest.events import (
+    Continuation,
     InvalidBody,
     InvalidS3Record,
+    S3Continuation,
     S3Notification,
     S3ObjectRef,
     S3TestEvent,
+    Totals,
     parse_body,
     parse_s3_record,
     parse_sqs_event,
@@ -63,15 +68,13 @@ def test_bodies_that_are_not_s3_events_are_invalid_with_a_reason(body: str) -> N
 
 @given(ANY_BODY)
 def test_parse_body_never_raises(body: str) -> None:
-    assert isinstance(parse_body(body), S3Notification | S3TestEvent | InvalidBody)
+    assert isinstance(parse_body(body), S3Notification | S3Continuation | S3TestEvent | InvalidBody)
 
 
 def test_specific_reasons() -> None:
     assert parse_body("") == InvalidBody("message body is empty")
     assert parse_body("{oops").reason.startswith("message body is not valid JSON (")  # type: ignore[union-attr]
-    assert parse_body("[1]") == InvalidBody(
-        "message body is a JSON array, not an S3 event notification object"
-    )
+    assert parse_body("[1]") == InvalidBody("message body is a JSON array, not an S3 event notification object")
     assert parse_body('{"a": 1}') == InvalidBody(
         "JSON object has no 'Records' array: not an S3 event notification (keys: a)"
     )
@@ -80,9 +83,7 @@ def test_specific_reasons() -> None:
     assert parse_body(s3_test_event_body("bkt")) == S3TestEvent("bkt")
     # The article's trap: the SQS body is the S3 event as a JSON *string*; double-encoding is caught.
     double = json.dumps(s3_event_body([s3_record("b", "k.json")]))
-    assert parse_body(double) == InvalidBody(
-        "message body is a JSON string, not an S3 event notification object"
-    )
+    assert parse_body(double) == InvalidBody("message body is a JSON string, not an S3 event notification object")
 
 
 def test_bad_entries_inside_an_s3_event_are_per_record_failures() -> None:
@@ -126,3 +127,46 @@ def test_sqs_event_parsing() -> None:
     messages, invalid = parse_sqs_event(sqs_event([sqs_record("b1", "m1"), sqs_record("b2", "m2")]))
     assert invalid == []
     assert [(m.message_id, m.body, m.receive_count) for m in messages] == [("m1", "b1", 1), ("m2", "b2", 1)]
+
+
+# ================================================================= continuation message bodies
+
+
+@given(BUCKETS, object_keys(), VERSION_IDS, st.integers(0, 10**9), st.integers(1, 100), st.text(min_size=1))
+def test_a_continuation_body_round_trips(  # noqa: PLR0917 -- one argument per strategy
+    bucket: str, key: str, version_id: str | None, resume_after: int, pass_number: int, origin: str
+) -> None:
+    record = s3_record(bucket, key, version_id=version_id, size=99)
+    totals = Totals(resume_after, resume_after // 2, resume_after - resume_after // 2, ("jsonl", "clf"))
+    body = continuation_body(
+        record,
+        resume_after=resume_after,
+        pass_number=pass_number,
+        origin_message_id=origin,
+        totals=totals,
+        etag='"e1"',
+    )
+    assert body.isascii()
+    parsed = parse_body(body)
+    assert isinstance(parsed, S3Continuation)
+    assert parsed.ref == parse_s3_record(0, record)
+    assert (parsed.ref.bucket, parsed.ref.key, parsed.ref.version_id) == (bucket, key, version_id)
+    assert parsed.state == Continuation(resume_after, pass_number, origin, totals, '"e1"')
+
+
+def test_a_continuation_body_is_never_taken_for_something_else() -> None:
+    body = json.dumps({"s3pipe_continuation": 1, "Records": [s3_record("b", "k.json")], "Event": "s3:TestEvent"})
+    parsed = parse_body(body)
+    assert isinstance(parsed, InvalidBody)
+    assert parsed.reason == "malformed continuation message: 'record' is a JSON null, not an S3 event record"
+    assert isinstance(
+        parse_body(json.dumps({"s3pipe_continuation": 1, "record": s3_record("b", "k.json")})), InvalidBody
+    )
+
+
+def test_queue_arn_parsing() -> None:
+    assert parse_queue_arn("arn:aws:sqs:eu-west-1:123456789012:ingest") == ("123456789012", "ingest")
+    assert parse_queue_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q.fifo") == ("123456789012", "q.fifo")
+    for bad in ("", "ingest", "arn:aws:sns:us-east-1:1:topic", "arn:aws:sqs:us-east-1::q", "arn:aws:sqs:r:1:"):
+        with pytest.raises(TransientError, match="is not an SQS queue ARN"):
+            parse_queue_arn(bad)

@@ -147,20 +147,14 @@ def build_world(plan: list[PlannedMessage]) -> World:
                 if obj.behaviour == "ddb_down":
                     failing_keys.add(obj.key)
             elif obj.behaviour == "bad_content":
-                world.s3.put(
-                    obj.bucket, obj.key, b"\x1f\x8b not gzip" if obj.key.endswith(".gz") else b'[{"a": 1},'
-                )
+                world.s3.put(obj.bucket, obj.key, b"\x1f\x8b not gzip" if obj.key.endswith(".gz") else b'[{"a": 1},')
             elif obj.behaviour == "throttled":
-                world.s3.errors[where] = client_error(
-                    "SlowDown", "GetObject", "Please reduce your request rate.", 503
-                )
+                world.s3.errors[where] = client_error("SlowDown", "GetObject", "Please reduce your request rate.", 503)
             elif obj.behaviour == "access_denied":
                 world.s3.errors[where] = client_error("AccessDenied", "GetObject", "Access Denied", 403)
             elif obj.behaviour == "stream_timeout":
                 content = b'{"a": 1}\n' * 1000
-                world.s3.put(
-                    obj.bucket, obj.key, gzip.compress(content) if obj.key.endswith(".gz") else content
-                )
+                world.s3.put(obj.bucket, obj.key, gzip.compress(content) if obj.key.endswith(".gz") else content)
                 world.s3.stream_errors[where] = read_timeout()
 
     def on_batch(items: list[dict[str, Any]]) -> None:
@@ -210,12 +204,9 @@ def test_failure_list_names_exactly_the_messages_with_a_transient_failure(plan: 
             if obj.behaviour == "ok":
                 assert obj.payload is not None
                 got = stored_records(world, obj.bucket, obj.key)
-                assert [(r["src_line"], r["src_format"]) for r in got] == [
-                    (ln, f) for ln, _, f in obj.payload.expected
-                ]
+                assert [(r["src_line"], r["src_format"]) for r in got] == [(ln, f) for ln, _, f in obj.payload.expected]
                 assert [
-                    {k: v for k, v in r.items() if not k.startswith("src_") and k not in ("PK", "SK")}
-                    for r in got
+                    {k: v for k, v in r.items() if not k.startswith("src_") and k not in ("PK", "SK")} for r in got
                 ] == [rec for _, rec, _ in obj.payload.expected]
 
 
@@ -254,9 +245,7 @@ def test_no_input_makes_the_handler_raise(event: Any, content: bytes) -> None:
     response = handle(event, world.context(), world.deps)
     ids = [
         r.get("messageId")
-        for r in (
-            event.get("Records") if isinstance(event, dict) and isinstance(event.get("Records"), list) else []
-        )
+        for r in (event.get("Records") if isinstance(event, dict) and isinstance(event.get("Records"), list) else [])
         if isinstance(r, dict)
     ]
     for identifier in failures(response):
@@ -266,9 +255,7 @@ def test_no_input_makes_the_handler_raise(event: Any, content: bytes) -> None:
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(
-    st.binary(max_size=2000), st.sampled_from([".json", ".jsonl", ".log", ".json.gz", ".jsonl.gz", ".log.gz"])
-)
+@given(st.binary(max_size=2000), st.sampled_from([".json", ".jsonl", ".log", ".json.gz", ".jsonl.gz", ".log.gz"]))
 def test_arbitrary_content_is_stored_or_dead_lettered(content: bytes, suffix: str) -> None:
     world = make_world()
     event = one_object_event(world, "b", "f" + suffix, content)
@@ -368,9 +355,7 @@ def test_every_s3_record_of_a_message_is_processed() -> None:
 
 def test_gzip_access_log() -> None:
     world = make_world()
-    line = (
-        b'203.0.113.9 - - [20/Oct/2025:10:30:00 +0000] "GET /index.html HTTP/1.1" 200 512 "-" "curl/8.5.0"\n'
-    )
+    line = b'203.0.113.9 - - [20/Oct/2025:10:30:00 +0000] "GET /index.html HTTP/1.1" 200 512 "-" "curl/8.5.0"\n'
     event = one_object_event(world, "b", "access.log.gz", gzip.compress(line * 3))
     assert failures(handle(event, world.context(), world.deps)) == []
     records = stored_records(world, "b", "access.log.gz")
@@ -382,9 +367,7 @@ def test_gzip_access_log() -> None:
 def test_duplicates_in_one_file_are_written_once_last_wins() -> None:
     world = make_world()
     body = (
-        b'{"PK": "U#1", "SK": "S#1", "v": 1}\n'
-        b'{"PK": "U#1", "SK": "S#1", "v": 2}\n'
-        b'{"PK": "U#2", "SK": "S#1", "v": 3}\n'
+        b'{"PK": "U#1", "SK": "S#1", "v": 1}\n{"PK": "U#1", "SK": "S#1", "v": 2}\n{"PK": "U#2", "SK": "S#1", "v": 3}\n'
     )
     event = one_object_event(world, "b", "dups.jsonl", body)
     assert failures(handle(event, world.context(), world.deps)) == []
@@ -397,9 +380,7 @@ def test_duplicates_in_one_file_are_written_once_last_wins() -> None:
 
 def test_truncated_gzip_stores_what_was_decoded_and_reports_the_truncation() -> None:
     world = make_world()
-    data = gzip.compress(
-        b"".join(b'{"n": %d, "pad": "%s"}\n' % (i, b"%x" % (i * 7919)) for i in range(20000))
-    )
+    data = gzip.compress(b"".join(b'{"n": %d, "pad": "%s"}\n' % (i, b"%x" % (i * 7919)) for i in range(20000)))
     event = one_object_event(world, "b", "t.jsonl.gz", data[: len(data) // 2])
     assert failures(handle(event, world.context(), world.deps)) == []
     records = stored_records(world, "b", "t.jsonl.gz")
@@ -580,9 +561,7 @@ def test_dlq_send_failure_reports_the_message_for_retry() -> None:
 def test_permanent_failure_beside_a_transient_one_is_deferred() -> None:
     world = make_world()
     world.s3.errors[("b", "slow.json")] = client_error("SlowDown", "GetObject", status=503)
-    body = s3_event_body(
-        [s3_record("b", "gone.json"), s3_record("b", "slow.json"), s3_record("b", "never.json")]
-    )
+    body = s3_event_body([s3_record("b", "gone.json"), s3_record("b", "slow.json"), s3_record("b", "never.json")])
     event = sqs_event([sqs_record(body, "m")])
     assert failures(handle(event, world.context(), world.deps)) == ["m"]
     assert world.sqs.sent == []
@@ -603,9 +582,7 @@ def test_reduced_dlq_body_for_one_failed_record_of_several() -> None:
 
 def test_ignored_objects_and_test_events() -> None:
     world = make_world()
-    body = s3_event_body(
-        [s3_record("b", "notes.csv"), s3_record("b", "x.json", event_name="ObjectRemoved:Delete")]
-    )
+    body = s3_event_body([s3_record("b", "notes.csv"), s3_record("b", "x.json", event_name="ObjectRemoved:Delete")])
     event = sqs_event([sqs_record(body, "m1"), sqs_record(s3_test_event_body(), "m2")])
     assert handle(event, world.context(), world.deps) == {"batchItemFailures": []}
     assert world.s3.calls == []
@@ -724,7 +701,7 @@ def test_log_lines_are_json_with_object_context(capsys: pytest.CaptureFixture[st
 
 
 def test_settings_from_env() -> None:
-    from log_ingest.config import ConfigurationError, Settings  # noqa: PLC0415
+    from log_ingest.config import ConfigurationError, Settings
 
     settings = Settings.from_env(
         {
@@ -736,10 +713,7 @@ def test_settings_from_env() -> None:
     )
     assert settings.accepted_suffixes == (".json", ".jsonl", ".log.gz")
     assert settings.write_concurrency == 8
-    assert (
-        Settings.from_env({"TABLE_NAME": "t", "DLQ_URL": "u", "ACCEPTED_SUFFIXES": ""}).accepted_suffixes
-        == ACCEPTED
-    )
+    assert Settings.from_env({"TABLE_NAME": "t", "DLQ_URL": "u", "ACCEPTED_SUFFIXES": ""}).accepted_suffixes == ACCEPTED
     with pytest.raises(ConfigurationError, match="TABLE_NAME, DLQ_URL"):
         Settings.from_env({})
     with pytest.raises(ConfigurationError, match="WRITE_CONCURRENCY"):
@@ -747,8 +721,8 @@ def test_settings_from_env() -> None:
 
 
 def test_concurrent_writes_through_the_handler() -> None:
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-    from dataclasses import replace  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
 
     world = make_world(write_concurrency=4)
     world.dynamodb.half_unprocessed_responses = 3

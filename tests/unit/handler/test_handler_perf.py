@@ -21,9 +21,7 @@ def test_parse_and_shape_throughput() -> None:
     clf = b"".join(bench.clf_lines(50_000))
     jsonl_result = bench.parse_and_shape(bench.GeneratedStream([jsonl]), key="b.jsonl")
     clf_result = bench.parse_and_shape(bench.GeneratedStream([clf]), key="b.log")
-    print(
-        f"jsonl {jsonl_result.lines_per_second:,.0f} lines/s, clf {clf_result.lines_per_second:,.0f} lines/s"
-    )
+    print(f"jsonl {jsonl_result.lines_per_second:,.0f} lines/s, clf {clf_result.lines_per_second:,.0f} lines/s")
     assert jsonl_result.records == clf_result.records == 50_000
     assert jsonl_result.lines_per_second > 25_000
     assert clf_result.lines_per_second > 25_000

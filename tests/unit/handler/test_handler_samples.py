@@ -44,9 +44,7 @@ def test_server_log_json_is_the_article_item() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("name", "count", "fmt"), [("events.jsonl", 5, "jsonl"), ("access.log", 4, "combined")]
-)
+@pytest.mark.parametrize(("name", "count", "fmt"), [("events.jsonl", 5, "jsonl"), ("access.log", 4, "combined")])
 def test_generated_key_samples(name: str, count: int, fmt: str) -> None:
     world, key = run(name)
     items = plain(world)

@@ -1,14 +1,15 @@
 """The same handler against real boto3 clients under botocore's Stubber.
 
 The Stubber validates every request against the service model, so these tests prove the wire
-shapes (GetObject, BatchWriteItem/PutItem AttributeValues, SendMessage attributes) are what the
-real services accept -- still without any network call.
+shapes (GetObject, BatchWriteItem/PutItem AttributeValues, SendMessage attributes, GetQueueUrl)
+are what the real services accept -- still without any network call.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -17,16 +18,16 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from log_ingest.config import Dependencies, Settings
+from log_ingest.continuation import continuation_body
+from log_ingest.events import Totals
 from log_ingest.handler import handle
 
-from .fakes import DLQ_URL, FakeClock, FakeContext
+from .fakes import DLQ_URL, QUEUE_URL, FakeClock, FakeContext
 from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
 
 def _client(service: str) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    return boto3.client(service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture
@@ -171,3 +172,43 @@ def test_throttled_get_object_is_retried_by_sqs(
     s3_stub.add_client_error("get_object", "SlowDown", "Please reduce your request rate.", 503)
     event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.json")]), "m")])
     assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": [{"itemIdentifier": "m"}]}  # type: ignore[arg-type]
+
+
+def test_continuation_requests(stubbed: tuple[Dependencies, Stubber, Stubber, Stubber]) -> None:
+    """A cut object: GetQueueUrl + SendMessage to the event's queue, then pass 2 with If-Match."""
+    deps, s3_stub, ddb_stub, sqs_stub = stubbed
+    deps = replace(deps, settings=replace(deps.settings, hold_max_entries=10))
+    clock = deps.clock
+    assert isinstance(clock, FakeClock)
+
+    def four_seconds(**kwargs: Any) -> None:  # every BatchWriteItem call takes 4 s of the budget
+        clock.now += 4
+
+    deps.dynamodb.meta.events.register("after-call.dynamodb.BatchWriteItem", four_seconds)
+    data = b"".join(b'{"n": %d}\n' % n for n in range(60))
+    record = s3_record("bkt", "big file.jsonl")
+    # pass 1: 2 batches fit in the 8 s budget (10 s minus the 2 s margin), the third does not
+    s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl"})
+    for _ in range(2):
+        ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+    sqs_stub.add_response(
+        "get_queue_url",
+        {"QueueUrl": QUEUE_URL},
+        {"QueueName": "ingest", "QueueOwnerAWSAccountId": "000000000000"},
+    )
+    body = continuation_body(
+        record,
+        resume_after=50,
+        pass_number=2,
+        origin_message_id="m",
+        totals=Totals(50, 50, 0, ("jsonl",)),
+        etag='"e1"',
+    )
+    sqs_stub.add_response("send_message", {"MessageId": "c-1"}, {"QueueUrl": QUEUE_URL, "MessageBody": body})
+    event = sqs_event([sqs_record(s3_event_body([record]), "m")])
+    assert handle(event, FakeContext(clock, 10_000), deps) == {"batchItemFailures": []}
+    # pass 2: same object (If-Match), entries 51..60, no second GetQueueUrl (cached)
+    s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl", "IfMatch": '"e1"'})
+    ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+    event = sqs_event([sqs_record(body, "c-1")])
+    assert handle(event, FakeContext(clock, 10_000), deps) == {"batchItemFailures": []}

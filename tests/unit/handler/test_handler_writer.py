@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from log_ingest.errors import TransientError
+from log_ingest.errors import BudgetExhaustedError, TransientError
 from log_ingest.items import Item
 from log_ingest.writer import BatchWriter, Deadline, Tag
 
@@ -135,3 +136,83 @@ def test_concurrent_windows_write_everything_once() -> None:
     assert len(table.items) == 1000
     assert w.stored_records == 1000
     assert all(len(b) <= 25 for b in table.batches)
+
+
+# ====================================================================== progress by ordinal
+
+
+def test_durable_through_follows_pending_entries_and_completed_flushes() -> None:
+    table = FakeDynamoDB()
+    w = writer(table, FakeClock())
+    assert w.durable_through() == 0
+    for n in range(1, 31):  # the window (25) is written when full; 26..30 stay pending
+        w.add(item(0, n), Tag(True, n, n))
+    assert w.durable_through() == 25
+    w.flush()
+    assert w.durable_through() == 30
+
+
+def test_budget_errors_are_distinguishable() -> None:
+    table = FakeDynamoDB()
+    w = writer(table, FakeClock(), budget_ms=100)
+    w.add(item(0, 0), Tag(True, 1, 1))
+    with pytest.raises(BudgetExhaustedError):
+        w.flush()
+    table.batch_errors = [client_error("InternalServerError", "BatchWriteItem", status=500)]
+    w = writer(table, FakeClock())
+    w.add(item(0, 0), Tag(True, 1, 1))
+    with pytest.raises(TransientError) as raised:
+        w.flush()
+    assert not isinstance(raised.value, BudgetExhaustedError)
+
+
+def test_a_failed_sequential_flush_counts_what_was_written_and_stops() -> None:
+    table = FakeDynamoDB()
+    clock = FakeClock()
+    calls = 0
+
+    def fail_second(items: list[Item]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise client_error("InternalServerError", "BatchWriteItem", status=500)
+
+    table.on_batch = fail_second
+    w = writer(table, clock)
+    w._window = 100  # three batches in one (sequential) flush
+    for n in range(1, 61):
+        w.add(item(0, n), Tag(n % 2 == 0, n, n))
+    with pytest.raises(TransientError):
+        w.flush()
+    assert calls == 2  # the third batch is not attempted once the second one failed
+    assert (w.stored_records, w.stored_other) == (12, 13)  # the first batch: ordinals 1..25
+    assert w.durable_through() == 25
+
+
+@given(st.integers(1, 120), st.sets(st.integers(0, 6), max_size=3))
+def test_durable_through_after_a_partially_failed_concurrent_flush(count: int, failing: set[int]) -> None:
+    table = FakeDynamoDB()
+    batch = 0
+    lock = threading.Lock()
+
+    def fail_some(items: list[Item]) -> None:
+        nonlocal batch
+        with lock:
+            batch += 1
+            number = batch
+        if number - 1 in failing:
+            raise client_error("InternalServerError", "BatchWriteItem", status=500)
+
+    table.on_batch = fail_some
+    with ThreadPoolExecutor(4) as pool:
+        w = writer(table, FakeClock(), concurrency=5, executor=pool)
+        try:
+            for n in range(1, count + 1):
+                w.add(item(0, n), Tag(True, n, n))
+            w.flush()
+        except TransientError:
+            pass
+    written = {int(sk[1:]) for _, sk in table.items}
+    durable = w.durable_through()
+    assert set(range(1, durable + 1)) <= written  # everything up to it is written ...
+    assert durable == count or durable + 1 not in written  # ... and it is the highest such ordinal

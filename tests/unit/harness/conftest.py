@@ -42,9 +42,7 @@ class SubprocessSuite:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
         started = time.monotonic()
-        done = subprocess.run(
-            command, cwd=self.path, env=env, capture_output=True, text=True, timeout=180, check=False
-        )
+        done = subprocess.run(command, cwd=self.path, env=env, capture_output=True, text=True, timeout=180, check=False)
         return pytest.RunResult(
             done.returncode, done.stdout.splitlines(), done.stderr.splitlines(), time.monotonic() - started
         )

@@ -95,6 +95,4 @@ def test_unknown_backend_name_is_a_usage_error(suite: Any) -> None:
     suite.makepyfile(test_needs=NEEDS)
     result = suite.runpytest_subprocess("--s3pipe-backend", "nosuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        ["*s3pipe: backend must be one of embedded, localstack, external, aws, got 'nosuch'*"]
-    )
+    result.stderr.fnmatch_lines(["*s3pipe: backend must be one of embedded, localstack, external, aws, got 'nosuch'*"])

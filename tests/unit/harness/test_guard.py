@@ -45,9 +45,7 @@ def clean_env(endpoint: Endpoint = ENDPOINT) -> dict[str, str]:
     """Terraform's environment exactly as the Deployer builds it (over a host with real settings)."""
     saved = dict(os.environ)
     try:
-        os.environ.update(
-            {"AWS_PROFILE": "prod", "AWS_ACCESS_KEY_ID": "AKIAREALKEY12345", "AWS_SESSION_TOKEN": "t"}
-        )
+        os.environ.update({"AWS_PROFILE": "prod", "AWS_ACCESS_KEY_ID": "AKIAREALKEY12345", "AWS_SESSION_TOKEN": "t"})
         return terraform_environment(endpoint, ProviderInstallation())
     finally:
         os.environ.clear()
@@ -73,9 +71,7 @@ def workspace(
     aliases = aws_provider_aliases(infra) if override_aliases is None else override_aliases
     ws.write_override(endpoint, aliases)
     ws.write_variables(
-        variables
-        if variables is not None
-        else StackSettings("s3p-t-000000").to_variables("ap-northeast-1", Path("x"))
+        variables if variables is not None else StackSettings("s3p-t-000000").to_variables("ap-northeast-1", Path("x"))
     )
     return ws
 
@@ -95,9 +91,7 @@ def test_passes_for_the_reference_stack_as_the_deployer_writes_it(tmp_path: Path
     ws = StackWorkspace(tmp_path / "stack")
     ws.sync(INFRA)
     ws.write_override(ENDPOINT, aws_provider_aliases(INFRA))
-    ws.write_variables(
-        StackSettings("s3p-ref-abcdef").to_variables("ap-northeast-1", ws.artifacts / "lambda.zip")
-    )
+    ws.write_variables(StackSettings("s3p-ref-abcdef").to_variables("ap-northeast-1", ws.artifacts / "lambda.zip"))
     check_deployment(ENDPOINT, clean_env(), ws, embedded(tmp_path))
 
 
@@ -176,10 +170,7 @@ def test_the_localstack_alias_is_allowed_for_localstack_only(tmp_path: Path) -> 
 def test_trips_on_an_aliased_provider_without_override(tmp_path: Path) -> None:
     ws = workspace(
         tmp_path,
-        {
-            "providers.tf": DEFAULT_PROVIDER
-            + '\nprovider "aws" {\n  alias  = "replica"\n  region = "us-west-2"\n}\n'
-        },
+        {"providers.tf": DEFAULT_PROVIDER + '\nprovider "aws" {\n  alias  = "replica"\n  region = "us-west-2"\n}\n'},
         override_aliases=[],
     )
     message = refusal(ws, embedded(tmp_path))
@@ -210,9 +201,7 @@ def test_trips_on_an_alias_pointing_at_a_real_endpoint_that_nothing_overrides(tm
 
 
 def test_trips_when_an_alias_hides_behind_an_expression(tmp_path: Path) -> None:
-    ws = workspace(
-        tmp_path, {"providers.tf": DEFAULT_PROVIDER + '\nprovider "aws" {\n  alias = local.name\n}\n'}
-    )
+    ws = workspace(tmp_path, {"providers.tf": DEFAULT_PROVIDER + '\nprovider "aws" {\n  alias = local.name\n}\n'})
     assert 'alias = "name"' in refusal(ws, embedded(tmp_path))
 
 
@@ -231,9 +220,7 @@ def test_trips_when_an_alias_hides_behind_an_expression(tmp_path: Path) -> None:
     ],
 )
 def test_trips_on_settings_the_override_cannot_neutralise(tmp_path: Path, setting: str, line: str) -> None:
-    ws = workspace(
-        tmp_path, {"providers.tf": f'provider "aws" {{\n  region = "eu-west-1"\n  {setting}\n}}\n'}
-    )
+    ws = workspace(tmp_path, {"providers.tf": f'provider "aws" {{\n  region = "eu-west-1"\n  {setting}\n}}\n'})
     message = refusal(ws, embedded(tmp_path))
     assert f'provider "aws" (default) sets {line}, which' in message
     assert f"{ws.workdir / 'providers.tf'}:3" in message
@@ -256,9 +243,7 @@ def test_trips_on_a_real_proxy_or_a_proxy_it_cannot_verify(tmp_path: Path) -> No
 def test_trips_on_a_tampered_override(tmp_path: Path) -> None:
     ws = workspace(tmp_path, {"providers.tf": DEFAULT_PROVIDER})
     override = ws.workdir / OVERRIDE_FILE
-    override.write_text(
-        override.read_text().replace(f'"{URL}"', '"https://dynamodb.eu-west-1.amazonaws.com"', 1)
-    )
+    override.write_text(override.read_text().replace(f'"{URL}"', '"https://dynamodb.eu-west-1.amazonaws.com"', 1))
     message = refusal(ws, embedded(tmp_path))
     assert "override endpoint cloudwatch" in message
     assert "is not a loopback URL" in message
@@ -368,9 +353,7 @@ def test_a_devnull_profile_file_is_allowed(tmp_path: Path) -> None:
 )
 def test_trips_on_the_backend_endpoint(tmp_path: Path, endpoint: Endpoint, expected: str) -> None:
     ws = workspace(tmp_path, {"providers.tf": DEFAULT_PROVIDER})
-    assert expected in refusal(
-        ws, ExternalBackend(url="http://127.0.0.1:1", region="eu-west-1"), endpoint=endpoint
-    )
+    assert expected in refusal(ws, ExternalBackend(url="http://127.0.0.1:1", region="eu-west-1"), endpoint=endpoint)
 
 
 # ---------------------------------------------------------------------------- the variables
@@ -397,9 +380,7 @@ def test_loopback_urls_in_extra_environment_pass(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    ws = workspace(
-        tmp_path, {"providers.tf": 'provider "aws" {\n  profile = "prod"\n}\n'}, override_aliases=[]
-    )
+    ws = workspace(tmp_path, {"providers.tf": 'provider "aws" {\n  profile = "prod"\n}\n'}, override_aliases=[])
     (ws.workdir / OVERRIDE_FILE).unlink()
     message = refusal(ws, embedded(tmp_path), clean_env() | {"AWS_PROFILE": "prod"})
     assert "(+2 more)" in message
@@ -435,6 +416,4 @@ def test_reader_finds_blocks_attributes_and_lines() -> None:
     (block,) = parse_blocks(tokenize(text))
     assert (block.kind, block.labels, block.line) == ("provider", ["aws"], 1)
     assert block.attribute_string("alias") == "x"
-    assert [(b.kind, b.line, b.attribute_string("role_arn")) for b in block.blocks] == [
-        ("assume_role", 3, "arn")
-    ]
+    assert [(b.kind, b.line, b.attribute_string("role_arn")) for b in block.blocks] == [("assume_role", 3, "arn")]

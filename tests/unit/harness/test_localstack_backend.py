@@ -265,9 +265,7 @@ def test_start_waits_for_health_and_returns_a_loopback_endpoint_with_fake_creden
     assert endpoint.credentials.is_fake
     assert healthy_after == [0]
     assert runtime.specs[0].image == IMAGE
-    assert (
-        runtime.specs[0].env["LAMBDA_DOCKER_FLAGS"].startswith(f"-l {TESTCONTAINERS_SESSION_LABEL}=sid-fake")
-    )
+    assert runtime.specs[0].env["LAMBDA_DOCKER_FLAGS"].startswith(f"-l {TESTCONTAINERS_SESSION_LABEL}=sid-fake")
     assert backend.health().healthy
     assert backend.own_hosts == {"localstack", backend.instance}
 
@@ -387,9 +385,7 @@ def test_health_before_start_and_after_exit() -> None:
 # ---------------------------------------------------------------------------- no Docker, no testcontainers
 
 
-def test_no_docker_engine_fails_with_one_clear_message(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_no_docker_engine_fails_with_one_clear_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("testcontainers")
     socket = f"unix://{tmp_path}/no-engine.sock"
     monkeypatch.setenv("DOCKER_HOST", socket)
@@ -500,3 +496,25 @@ def test_capabilities_declare_what_localstack_supports() -> None:
     assert Capability.MAPPING_TIMEOUT_VALIDATION not in caps
     assert Capability.FUNCTION_ENDPOINT_OVERRIDE not in caps
     assert LocalStackBackend.is_emulator
+
+
+def test_a_container_that_cannot_start_is_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("testcontainers")
+
+    class Client:
+        def __init__(self, **_kwargs: Any) -> None:
+            containers = type("Containers", (), {"list": lambda _self, **_k: []})()
+            self.client = type("Inner", (), {"containers": containers})()
+
+        def client_networks_create(self, name: str, _param: Any) -> Any:
+            raise RuntimeError(f"pull access denied for {name}")
+
+    monkeypatch.setattr("testcontainers.core.docker_client.DockerClient", Client)
+    monkeypatch.setattr("testcontainers.core.network.DockerClient", Client)
+    runtime = DockerRuntime({})
+    with pytest.raises(LocalStackUnavailable) as raised:
+        runtime.run(spec())
+    message = str(raised.value)
+    assert message.startswith(f"Docker could not start a container from {IMAGE}")
+    assert "RuntimeError: pull access denied" in message
+    assert "S3PIPE_LOCALSTACK_IMAGE" in message

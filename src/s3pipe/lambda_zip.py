@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import stat
 import zipfile
 from collections.abc import Mapping
@@ -72,5 +71,5 @@ def build_lambda_zip(
     if not destination.exists() or destination.read_bytes() != data:
         temporary = destination.with_suffix(destination.suffix + ".tmp")
         temporary.write_bytes(data)
-        os.replace(temporary, destination)
+        temporary.replace(destination)
     return LambdaArtifact(destination, digest, len(data))

@@ -1,0 +1,1 @@
+"""s3-event-pipeline harness: backends, Terraform driver, pytest plugin, CLI."""
