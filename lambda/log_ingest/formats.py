@@ -262,10 +262,18 @@ class ChunkSource:
             self.bytes_out += len(chunk)
         if head.startswith(_UTF8_BOM):
             head = head[len(_UTF8_BOM) :]
+        elif head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+            raise FormatError("content is UTF-32 encoded (byte order mark found); UTF-8 is required")
         elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise FormatError("content is UTF-16 encoded (byte order mark found); UTF-8 is required")
         nul = head.find(b"\x00", 0, SNIFF_BYTES)
         if nul >= 0:
+            encoding = _bomless_utf16(head)
+            if encoding:
+                raise FormatError(
+                    f"content looks {encoding} encoded (no byte order mark, every other byte is NUL); "
+                    "UTF-8 is required"
+                )
             raise FormatError(f"binary content (NUL byte at offset {nul}); expected UTF-8 text")
         if head:
             self._pushed.append(head)
@@ -284,6 +292,19 @@ class ChunkSource:
     def push_back(self, data: bytes) -> None:
         if data:
             self._pushed.append(data)
+
+
+def _bomless_utf16(head: bytes) -> str | None:
+    """``UTF-16LE``/``UTF-16BE`` when ``head`` looks like ASCII text in UTF-16 without a BOM."""
+    sample = head[: min(len(head), 512) & ~1]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if not odd.strip(b"\x00") and b"\x00" not in even:
+        return "UTF-16LE"
+    if not even.strip(b"\x00") and b"\x00" not in odd:
+        return "UTF-16BE"
+    return None
 
 
 def _iter_lines(  # noqa: PLR0912, PLR0915 -- one hot loop; splitting it costs throughput

@@ -32,7 +32,6 @@ Counts of a continued pass are exact by ordinal: ``records`` = N - ``resume_afte
 from __future__ import annotations
 
 import contextlib
-import json
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,8 +50,8 @@ from .errors import (
     error_code,
 )
 from .events import Continuation, S3ObjectRef, Totals
-from .formats import FormatError, FormatSpec, Record, Rejection, parse_stream, spec_for_key
-from .items import Item, RecordRejectedError, SourceObject, item_excerpt, record_item
+from .formats import EXCERPT_CHARS, FormatError, FormatSpec, Record, Rejection, parse_stream, spec_for_key
+from .items import Item, RecordRejectedError, SourceObject, item_excerpt, json_excerpt, record_item
 from .logs import EVENT_OBJECT_REREAD, EventLog
 from .rejections import RejectionTracker
 from .writer import MIN_CALL_BUDGET_MS, BatchWriter, Deadline, Tag
@@ -213,13 +212,17 @@ class _ObjectIngest:
                 try:
                     item = record_item(entry, self.source)
                 except RecordRejectedError as exc:
-                    yield Rejection(
+                    rejection = Rejection(
                         entry.line,
                         entry.ordinal,
                         exc.reason,
                         _record_excerpt(entry),
                         entry.fmt == "json_array",
                     )
+                    # Only the report is held, not the record: a rejected 10 MB record must not
+                    # overflow the hold (and cost a second read of the object).
+                    self.last_size = len(rejection.reason) + len(rejection.excerpt) + 64
+                    yield rejection
                     continue
                 self.good += 1
                 yield item, Tag(True, entry.line, entry.ordinal, entry.fmt == "json_array")
@@ -437,11 +440,7 @@ class _ObjectIngest:
 
 
 def _record_excerpt(record: Record) -> str:
-    try:
-        text = json.dumps(record.data, default=str, ensure_ascii=False, separators=(",", ":"))
-    except (ValueError, TypeError, RecursionError):
-        text = repr(record.data)[:400]
-    return text[:200]
+    return json_excerpt(record.data, EXCERPT_CHARS)
 
 
 def _quoted(etag: str | None) -> str | None:

@@ -227,14 +227,28 @@ def _check_size(item: Item, size_hint: int) -> None:
 # -------------------------------------------------------------------------------------------- items
 
 
+def _json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type, with its article (for reasons)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
 def _key_problem(data: dict[str, object]) -> str | None:
     for name in KEY_ATTRIBUTES:
         if name not in data:
             return f"record has {' and '.join(n for n in KEY_ATTRIBUTES if n in data)} but no {name}"
         value = data[name]
         if not isinstance(value, str):
-            kind = "null" if value is None else type(value).__name__
-            return f"{name} must be a non-empty string, found {kind}"
+            return f"{name} must be a non-empty string, found {_json_kind(value)}"
         if not value:
             return f"{name} must be a non-empty string, found an empty string"
     return None
@@ -305,7 +319,58 @@ def item_key(item: Item) -> tuple[str, str]:
 def item_excerpt(item: Item, limit: int = 200) -> str:
     """A short human-readable rendering of an item (for rejection excerpts)."""
     try:
-        text = json.dumps(item_to_plain(item), default=str, ensure_ascii=False, separators=(",", ":"))
+        return json_excerpt(item_to_plain(item), limit)
     except (ValueError, TypeError):
-        text = repr(item)
-    return text[:limit]
+        return repr(item)[:limit]
+
+
+def json_excerpt(value: object, limit: int = 200) -> str:
+    """The first ``limit`` characters of ``value`` as compact JSON, numbers as they were written.
+
+    Only as much as the excerpt needs is rendered (a 10 MB record costs no more than a small
+    one). Decimal numbers stay numbers (``1.5``, not ``"1.5"``), non-ASCII text stays readable,
+    and a lone surrogate is written as its JSON escape so the excerpt is valid Unicode.
+    """
+    parts: list[str] = []
+    budget = [limit]
+
+    def emit(text: str) -> bool:
+        parts.append(text[: budget[0]])
+        budget[0] -= len(text)
+        return budget[0] > 0
+
+    def string(text: str) -> str:
+        text = text[: budget[0]]  # escaping only lengthens it: the closing quote is cut off too
+        rendered = json.dumps(text, ensure_ascii=False)
+        if not rendered.isascii():
+            try:
+                rendered.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: escape it
+                rendered = json.dumps(text)
+        return rendered
+
+    def walk(node: object) -> bool:  # False once the excerpt is full
+        if isinstance(node, dict):
+            if not emit("{"):
+                return False
+            for index, (name, child) in enumerate(node.items()):
+                if (index and not emit(",")) or not emit(string(str(name)) + ":") or not walk(child):
+                    return False
+            return emit("}")
+        if isinstance(node, list):
+            if not emit("["):
+                return False
+            for index, child in enumerate(node):
+                if (index and not emit(",")) or not walk(child):
+                    return False
+            return emit("]")
+        if isinstance(node, str):
+            return emit(string(node))
+        if node is None or isinstance(node, bool):
+            return emit(json.dumps(node))
+        if isinstance(node, int | Decimal):
+            return emit(str(node))
+        return emit(string(str(node)))
+
+    walk(value)
+    return "".join(parts)

@@ -29,13 +29,18 @@ class RejectionTracker:
         self._reasons_in_summary = reasons_in_summary
         self.count = 0
         self.logged = 0
+        #: Rejections noted with ``log=False``: already reported (by the first pass of the object).
+        self.reported_before = 0
         self.first: list[tuple[int, str]] = []
 
     def note(self, rejection: Rejection, *, log: bool = True) -> None:
+        """Count a rejection; ``log=False`` when an earlier pass already logged (or counted) it."""
         self.count += 1
         if len(self.first) < self._reasons_in_summary:
             self.first.append((rejection.line, rejection.reason))
-        if log and self.logged < self._max_logged:
+        if not log:
+            self.reported_before += 1
+        elif self.logged < self._max_logged:
             self.logged += 1
             self._log.warning(
                 EVENT_RECORD_REJECTED,
@@ -55,8 +60,9 @@ class RejectionTracker:
         )
 
     def finish_logging(self) -> None:
-        if self.count > self.logged:
-            self._log.warning(EVENT_REJECTIONS_NOT_LOGGED, count=self.count - self.logged, rejected=self.count)
+        unlogged = self.count - self.logged - self.reported_before
+        if unlogged > 0:
+            self._log.warning(EVENT_REJECTIONS_NOT_LOGGED, count=unlogged, rejected=self.count)
 
     def summary(self, records: int) -> str:
         """The DLQ reason of a file whose every record was rejected."""

@@ -109,9 +109,9 @@ def _lend(session: StackSession) -> None:
     (workspace.root / "up.pid").write_text(str(os.getpid()))
 
 
-def cmd_down(args: argparse.Namespace) -> int:
-    config = load_config(args)
-    workspace_root = config.path(config.state_dir) / "stacks" / args.stack
+def stop_stack(config: HarnessConfig, stack: str) -> bool:
+    """Stop a stack's `s3pipe up` process and emulator; forget its record. True if something was running."""
+    workspace_root = config.path(config.state_dir) / "stacks" / stack
     record = StackRecord.load(workspace_root / "stack.json")
     up_pid_file = workspace_root / "up.pid"
     stopped = False
@@ -125,6 +125,11 @@ def cmd_down(args: argparse.Namespace) -> int:
         os.kill(record.emulator_pid, signal.SIGTERM)  # the supervisor reaps the emulator and its workers
         stopped = True
     (workspace_root / "stack.json").unlink(missing_ok=True)
+    return stopped
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = stop_stack(load_config(args), args.stack)
     print(f"stack {args.stack!r}: {'stopped' if stopped else 'nothing running'}")
     return 0
 
@@ -159,14 +164,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from s3pipe.demo import run_demo
 
     config = load_config(args, keep=False, reuse=False)
-    return run_demo(config, Progress(), samples=config.root / "samples")
+    return int(run_demo(config, Progress(), samples=config.root / "samples"))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from s3pipe.bench import run_bench
 
     config = load_config(args)
-    return run_bench(config, Progress(), quick=args.quick)
+    return int(run_bench(config, Progress(), quick=args.quick))
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

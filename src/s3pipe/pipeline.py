@@ -93,7 +93,14 @@ class StackObserver:
         return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
 
 
-def poll_until(check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str) -> T:
+def poll_until(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    describe: Callable[[], str],
+    what: str,
+    interval: float = _POLL_INTERVAL,
+) -> T:
     """Call ``check`` until it returns a value or the deadline passes; then fail with ``describe()``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -102,7 +109,7 @@ def poll_until(check: Callable[[], T | None], *, timeout: float, describe: Calla
             return value
         if time.monotonic() >= deadline:
             raise SettleTimeout(f"{what} not seen within {timeout:.0f} s\n{describe()}")
-        time.sleep(_POLL_INTERVAL)
+        time.sleep(interval)
 
 
 class Pipeline:

@@ -69,6 +69,14 @@ class _Context:
 
 
 def _peak_rss_mb() -> float:
+    """Peak RSS of this process image. /proc's VmHWM starts afresh at exec; ru_maxrss can carry the
+    parent's peak into a child started by a large process (fork + exec), so it is only the fallback."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
