@@ -274,8 +274,21 @@ variable "extra_environment" {
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.extra_environment) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", k)) && !startswith(k, "AWS_")])
-    error_message = "The extra_environment keys must be valid environment variable names (letters, digits, underscores, starting with a letter) and must not start with the reserved \"AWS_\" prefix."
+    condition     = alltrue([for k in keys(var.extra_environment) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", k))])
+    error_message = "The extra_environment keys must be valid environment variable names (letters, digits, underscores, starting with a letter)."
+  }
+
+  # The keys Lambda reserves (its runtime sets them; AWS rejects a function that sets them).
+  # AWS_ENDPOINT_URL* is not reserved: the harness points the SDK at its recording gateway with it.
+  validation {
+    condition = length(setintersection(keys(var.extra_environment), [
+      "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+      "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+      "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+      "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+      "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    ])) == 0
+    error_message = "The extra_environment keys must not include the environment variables Lambda reserves (AWS_REGION, AWS_ACCESS_KEY_ID, _HANDLER, LAMBDA_TASK_ROOT, ...)."
   }
 }
 

@@ -271,8 +271,7 @@ class ChunkSource:
             encoding = _bomless_utf16(head)
             if encoding:
                 raise FormatError(
-                    f"content looks {encoding} encoded (no byte order mark, every other byte is NUL); "
-                    "UTF-8 is required"
+                    f"content looks {encoding} encoded (no byte order mark, every other byte is NUL); UTF-8 is required"
                 )
             raise FormatError(f"binary content (NUL byte at offset {nul}); expected UTF-8 text")
         if head:

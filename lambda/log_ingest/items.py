@@ -10,8 +10,9 @@ Keys:
 Guards (a failing record becomes a rejection with the reason, data is never altered): PK/SK of
 the wrong type or empty, a reserved provenance attribute in a record that needs generated keys,
 numbers DynamoDB cannot store (> 38 significant digits, magnitude outside 1E-130 .. 9.99E+125,
-NaN/Infinity), strings that are not valid Unicode, nesting deeper than 32 levels, items over
-400 KB (estimated with DynamoDB's item-size rules).
+NaN/Infinity), strings that are not valid Unicode, nesting deeper than 32 levels (the attribute
+itself being level 1, as DynamoDB counts), items over 400 KB (estimated with DynamoDB's item-size
+rules).
 """
 
 from __future__ import annotations
@@ -115,8 +116,17 @@ def _check_text(text: str, what: str) -> None:
             raise RecordRejectedError(f"{what} contains a lone surrogate (not valid Unicode)") from None
 
 
+_DEPTH_REASON: Final = f"nesting deeper than {MAX_DEPTH} levels (DynamoDB's limit)"
+
+
 def to_attribute_value(value: object, depth: int = 0) -> AttributeValue:  # hot dispatch
-    """Serialize a JSON-compatible value (numbers as int/Decimal) to an AttributeValue."""
+    """Serialize a JSON-compatible value (numbers as int/Decimal) to an AttributeValue.
+
+    ``depth`` is 0 for an attribute's value. DynamoDB counts the attribute itself as level 1 and
+    refuses anything (a scalar too) below level 32: an attribute may wrap a scalar in at most 31
+    maps/lists, so a non-empty container at depth 31 is refused here, before its values (which
+    ``_serialize_map`` may take on a fast path without a depth check).
+    """
     if type(value) is str:
         if not value.isascii():
             _check_text(value, "string")
@@ -130,12 +140,12 @@ def to_attribute_value(value: object, depth: int = 0) -> AttributeValue:  # hot 
     if value is None:
         return {"NULL": True}
     if type(value) is dict:
-        if depth >= MAX_DEPTH:
-            raise RecordRejectedError(f"nesting deeper than {MAX_DEPTH} levels (DynamoDB's limit)")
+        if value and depth >= MAX_DEPTH - 1:  # its values would be at level depth + 2
+            raise RecordRejectedError(_DEPTH_REASON)
         return {"M": _serialize_map(value, depth + 1)}
     if type(value) is list:
-        if depth >= MAX_DEPTH:
-            raise RecordRejectedError(f"nesting deeper than {MAX_DEPTH} levels (DynamoDB's limit)")
+        if value and depth >= MAX_DEPTH - 1:
+            raise RecordRejectedError(_DEPTH_REASON)
         return {"L": [to_attribute_value(item, depth + 1) for item in value]}
     if type(value) is float:
         return {"N": check_number(Decimal(repr(value)))}

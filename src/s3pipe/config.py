@@ -58,6 +58,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow_aws", "opt in to deploying to a real AWS account (backend 'aws')", kind="bool"),
     Option("localstack_image", "LocalStack image for backend 'localstack'", default=DEFAULT_LOCALSTACK_IMAGE),
     Option("start_timeout", "seconds to wait for an emulator to become healthy", kind="int", default="60"),
+    Option(
+        "iam_audit",
+        "check every AWS call the deployed function makes against its role's policy; a call outside it fails "
+        "the run (backends with a function gateway: embedded)",
+        kind="bool",
+        default="1",
+    ),
 )
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -100,6 +107,7 @@ class HarnessConfig:
     allow_aws: bool = False
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
     start_timeout: int = 60
+    iam_audit: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     ministack_spec: str = field(default_factory=lambda: os.environ.get("S3PIPE_MINISTACK_SPEC", DEFAULT_MINISTACK_SPEC))
     ministack_python: Path | None = field(

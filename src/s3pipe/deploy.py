@@ -98,6 +98,8 @@ class StackRecord:
     emulator_log: str | None = None
     owner_pid: int | None = None
     deployed_at: float = field(default_factory=time.time)
+    #: The function gateway the deployed function calls AWS through (embedded backend), if any.
+    gateway_url: str | None = None
 
     def save(self, path: Path) -> None:
         temporary = path.with_suffix(".tmp")
@@ -218,6 +220,7 @@ class Deployer:
             emulator_pid=getattr(backend, "pid", None),
             emulator_log=str(getattr(backend, "log_path", "") or "") or None,
             owner_pid=os.getpid(),
+            gateway_url=getattr(backend, "function_endpoint_url", None),
         )
         record.save(workspace.record_path)
         return Stack(

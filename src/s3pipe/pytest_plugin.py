@@ -8,6 +8,12 @@ Fixtures
     ``key_prefix``      a unique S3 key prefix for the current test
     ``pipeline``        a :class:`~s3pipe.pipeline.Pipeline` bound to the stack and the test's prefix
     ``s3pipe_stack_factory``  deploy extra stacks (other settings) on the session's backend
+    ``s3pipe_gateway``  the :class:`~s3pipe.faults.GatewayClient` of the stack's function gateway
+                        (fault plans, call journal); skips where the backend has none
+
+IAM audit (``--s3pipe-iam-audit``, on by default): at session end every AWS call the function
+made is checked against its role's policy as deployed (:mod:`s3pipe.iam_audit`); the report is
+printed in the terminal summary and a call outside the policy fails the run.
 
 Markers
     ``@pytest.mark.requires(Capability.X, ...)`` skip, with the reason, where the backend lacks X
@@ -19,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +34,9 @@ import pytest
 from s3pipe.backends.base import Capability
 from s3pipe.config import OPTIONS, HarnessConfig, Option
 from s3pipe.errors import HarnessError
+from s3pipe.faults import GatewayClient
 from s3pipe.guard import check_deployment
+from s3pipe.iam_audit import audit_session, failed, summary_lines
 from s3pipe.pipeline import Pipeline, StackObserver
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
@@ -36,6 +44,8 @@ from s3pipe.stack import Stack
 
 _CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 _STACK_KEY = pytest.StashKey[Stack]()
+_AUDIT_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_WORKER_AUDIT = "s3pipe_iam_audit"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -179,7 +189,10 @@ def s3pipe_session(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) ->
     try:
         yield session
     finally:
-        session.close()
+        try:
+            _audit(pytestconfig, s3pipe_config, session)
+        finally:
+            session.close()
 
 
 @pytest.fixture(scope="session")
@@ -236,4 +249,58 @@ def s3pipe_stack_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessConf
 
     yield factory
     for session in reversed(sessions):
-        session.close()
+        try:
+            _audit(pytestconfig, s3pipe_config, session)
+        finally:
+            session.close()
+
+
+@pytest.fixture(scope="session")
+def s3pipe_gateway(s3pipe_stack: Stack, s3pipe_session: StackSession) -> GatewayClient:
+    """The function gateway of the session's stack: fault plans (``faults(plan)``) and the call journal."""
+    if not s3pipe_session.gateway_url:
+        pytest.skip(f"backend {s3pipe_stack.backend!r} has no function gateway (the embedded backend has one)")
+    return GatewayClient(s3pipe_session.gateway_url)
+
+
+# ---------------------------------------------------------------------------------------------- IAM audit
+
+
+def _audit(config: pytest.Config, harness: HarnessConfig, session: StackSession) -> None:
+    """Audit a stack before it closes; xdist workers hand the result to the controller."""
+    result = audit_session(harness, session)
+    if result is None:
+        return
+    config.stash.setdefault(_AUDIT_KEY, []).append(result)
+    workeroutput: dict[str, Any] | None = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput.setdefault(_WORKER_AUDIT, []).append(result)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect each worker's audit results."""
+    del error
+    results = getattr(node, "workeroutput", {}).get(_WORKER_AUDIT) or []
+    node.config.stash.setdefault(_AUDIT_KEY, []).extend(results)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """After the session fixtures (and with them the audits) are torn down: a violation fails the run."""
+    result = yield
+    audits: list[dict[str, Any]] = session.config.stash.get(_AUDIT_KEY, [])
+    if failed(audits) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    results = config.stash.get(_AUDIT_KEY, [])
+    if not results or getattr(config, "workerinput", None) is not None:
+        return
+    bad = failed(results)
+    terminalreporter.section("s3pipe IAM least-privilege audit", sep="=", red=bad, green=not bad)
+    for line in summary_lines(results):
+        alarming = line.startswith("FAILED") or "NOT ALLOWED" in line or "DENIED" in line or "could not run" in line
+        terminalreporter.write_line(line, red=alarming)

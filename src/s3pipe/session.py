@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.embedded import probe_gateway
 from s3pipe.backends.health import probe_health
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
@@ -49,6 +50,8 @@ class AttachedBackend(Backend):
         self.region = region
         self.pid = pid
         self.log_path: str | None = None
+        #: The recorded function gateway, kept in the record when the function is redeployed.
+        self.function_endpoint_url: str | None = None
 
     def start(self) -> Endpoint:
         return Endpoint(self.url, self.region, Credentials.fake())
@@ -91,6 +94,9 @@ class StackSession:
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
+        #: The function gateway of this stack (embedded backend), and its journal position at open().
+        self.gateway_url: str | None = None
+        self.gateway_cursor = 0
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
@@ -111,6 +117,12 @@ class StackSession:
         health = probe_health(record.endpoint_url)
         if not health.healthy:
             return ReuseDecision(False, f"{record.endpoint_url} does not answer ({health.detail})")
+        if self.config.backend == "embedded" and record.gateway_url:
+            gateway = probe_gateway(record.gateway_url)
+            if not gateway.healthy:
+                return ReuseDecision(
+                    False, f"its function gateway {record.gateway_url} does not answer ({gateway.detail})"
+                )
         if record.owner_pid and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
             return ReuseDecision(False, f"it is in use by another live session (pid {record.owner_pid})")
         infra_dir = self.config.path(self.config.infra_dir)
@@ -134,7 +146,7 @@ class StackSession:
         if self.config.reuse and self.config.backend in {"embedded", "external"}:
             decision = self.evaluate_reuse(record, settings)
             if decision.reusable and record is not None and record.endpoint_url is not None:
-                return self._attach(record, settings, decision, started)
+                return self._opened(self._attach(record, settings, decision, started), record.gateway_url)
             if record is not None:
                 self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
         if record is not None and self.config.backend in {"embedded", "localstack"}:
@@ -148,6 +160,18 @@ class StackSession:
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
         self.stack = stack
+        return self._opened(stack, getattr(backend, "function_endpoint_url", None))
+
+    def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
+        """Remember the stack's gateway and where its journal stands now (the audit covers what follows)."""
+        self.gateway_url = gateway_url
+        if gateway_url:
+            from s3pipe.faults import GatewayClient, GatewayError
+
+            try:
+                self.gateway_cursor = GatewayClient(gateway_url).cursor()
+            except GatewayError:
+                self.gateway_cursor = 0
         return stack
 
     def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:
@@ -155,9 +179,16 @@ class StackSession:
         original = type(create_backend(self.config, self.progress))
         backend = AttachedBackend(original, record.endpoint_url, record.region, record.emulator_pid)
         backend.log_path = record.emulator_log
+        backend.function_endpoint_url = record.gateway_url
         self.backend = backend
         endpoint = backend.start()
         self.progress.stage("reuse", f"warm stack {self.stack_name!r} on {endpoint.url}: {decision.reason}")
+        if self.config.backend == "embedded" and not record.gateway_url:
+            self.progress.stage(
+                "reuse",
+                "  it has no function gateway (deployed by an older harness): no IAM audit, no fault injection; "
+                f"`s3pipe down --stack {self.stack_name}` replaces it on the next run",
+            )
         if decision.lambda_only:
             stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files, refresh=False)
             stack.capabilities = original.capabilities

@@ -3,14 +3,21 @@
 MiniStack runs Lambda functions as local worker processes. It is started under a small
 supervisor (``supervisor.py``) that owns its process group, so stopping the backend, or the
 test process dying, also reaps the Lambda workers.
+
+Beside it, in the same group, runs the function gateway (``gateway.py``): a recording,
+fault-injecting proxy on its own loopback port. The deployed function's ``AWS_ENDPOINT_URL``
+points at it (:func:`function_gateway_environment`); Terraform and the tests talk to MiniStack.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,9 +28,19 @@ from s3pipe.errors import EmulatorError, tail
 from s3pipe.progress import Progress, silent
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
+GATEWAY = Path(__file__).with_name("gateway.py")
 
 #: Variables that could point the emulator's Lambda workers at a real account or endpoint.
 _SCRUBBED_PREFIXES = ("AWS_",)
+
+
+def function_gateway_environment(gateway_url: str) -> dict[str, str]:
+    """What a Lambda worker needs to send every AWS call through the gateway.
+
+    It goes into the emulator's environment, not the function's: ``infra/`` refuses ``AWS_*`` keys
+    in ``extra_environment``. A loopback IP endpoint makes botocore address S3 path-style on its own.
+    """
+    return {"AWS_ENDPOINT_URL": gateway_url}
 
 
 def free_loopback_port() -> int:
@@ -32,11 +49,15 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def emulator_environment(port: int, region: str, base: dict[str, str] | None = None) -> dict[str, str]:
+def emulator_environment(
+    port: int, region: str, base: dict[str, str] | None = None, *, function_endpoint: str | None = None
+) -> dict[str, str]:
     """The emulator's environment: no real AWS settings at all, fake credentials, loopback only.
 
     The Lambda workers inherit this environment, so scrubbing it is what keeps a handler running
-    in the emulator from ever seeing the developer's real credentials.
+    in the emulator from ever seeing the developer's real credentials. ``function_endpoint`` (the
+    function gateway) becomes the workers' ``AWS_ENDPOINT_URL``: MiniStack gives a worker the
+    function's own variable first, then its own environment's, then its own URL.
     """
     env = {k: v for k, v in (base if base is not None else os.environ).items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
@@ -51,7 +72,21 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if function_endpoint:
+        env.update(function_gateway_environment(function_endpoint))
     return env
+
+
+def probe_gateway(url: str, timeout: float = 2.0) -> Health:
+    """One GET of ``{url}/_s3pipe/health``."""
+    try:
+        with urllib.request.urlopen(f"{url}/_s3pipe/health", timeout=timeout) as response:  # noqa: S310
+            payload = json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return Health(False, f"{type(error).__name__}: {error}")
+    if not isinstance(payload, dict) or payload.get("status") != "ok":
+        return Health(False, f"unexpected answer {payload!r}")
+    return Health(True, f"{payload.get('calls', 0)} calls journalled, upstream {payload.get('upstream')}")
 
 
 class EmbeddedBackend(Backend):
@@ -80,6 +115,7 @@ class EmbeddedBackend(Backend):
         python: Path | None = None,
         start_timeout: float = 60.0,
         progress: Progress | None = None,
+        gateway: bool = True,
     ) -> None:
         self.region = region
         self.log_dir = log_dir
@@ -89,8 +125,11 @@ class EmbeddedBackend(Backend):
         self.python = python
         self.start_timeout = start_timeout
         self.progress = progress or silent()
+        self.gateway = gateway
         self.port: int | None = None
         self.log_path: Path | None = None
+        self.gateway_port: int | None = None
+        self.journal_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._detached = False
 
@@ -99,6 +138,11 @@ class EmbeddedBackend(Backend):
         if self.port is None:
             raise RuntimeError("the embedded backend has not been started")
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def function_endpoint_url(self) -> str | None:
+        """The function gateway's URL (the deployed function's ``AWS_ENDPOINT_URL``); None without one."""
+        return f"http://127.0.0.1:{self.gateway_port}" if self.gateway_port is not None else None
 
     @property
     def pid(self) -> int | None:
@@ -110,13 +154,22 @@ class EmbeddedBackend(Backend):
         self.port = self.requested_port or free_loopback_port()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
+        command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
+        if self.gateway:
+            # the port must be known before MiniStack starts: its workers inherit the URL
+            self.gateway_port = free_loopback_port()
+            while self.gateway_port == self.port:
+                self.gateway_port = free_loopback_port()
+            self.journal_path = self.log_dir / f"gateway-{self.port}.jsonl"
+            command += ["--", str(python), str(GATEWAY), "--upstream", self.url, "--port", str(self.gateway_port)]
+            command += ["--journal", str(self.journal_path)]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=emulator_environment(self.port, self.region),
+                env=emulator_environment(self.port, self.region, function_endpoint=self.function_endpoint_url),
                 cwd=self.log_dir,
                 start_new_session=True,
             )
@@ -128,8 +181,39 @@ class EmbeddedBackend(Backend):
             log_tail=lambda: self.logs(20),
             log_path=str(self.log_path),
         )
-        self.progress.done("emulator", time.monotonic() - started, f"MiniStack on {self.url} (log {self.log_path})")
+        if self.gateway:
+            self._wait_for_gateway(started + self.start_timeout)
+        detail = f"MiniStack on {self.url} (log {self.log_path})"
+        if self.function_endpoint_url:
+            detail += f", function gateway on {self.function_endpoint_url}"
+        self.progress.done("emulator", time.monotonic() - started, detail)
         return Endpoint(self.url, self.region, Credentials.fake())
+
+    def _wait_for_gateway(self, deadline: float) -> None:
+        """Wait for the gateway's health answer (it starts beside MiniStack, in the same group)."""
+        url = self.function_endpoint_url
+        assert url is not None
+        while True:
+            code = self._process.poll() if self._process else None
+            if code is not None:
+                raise self._gateway_error("the emulator and its function gateway exited", f"exit code {code}")
+            last = probe_gateway(url, timeout=1.0)
+            if last.healthy:
+                return
+            if time.monotonic() >= deadline:
+                raise self._gateway_error(
+                    f"the function gateway did not become healthy within {self.start_timeout:.0f} s",
+                    f"{url}: {last.detail}",
+                )
+            time.sleep(0.05)
+
+    def _gateway_error(self, summary: str, seen: str) -> EmulatorError:
+        return EmulatorError(
+            summary[0].upper() + summary[1:],
+            tried=f"start {GATEWAY.name} beside MiniStack ({self.url}) and GET its /_s3pipe/health",
+            seen=[seen, f"log: {self.log_path}", *self.logs(20)],
+            fix="read the log above (the gateway logs there too); a stale emulator venv can be removed to rebuild it",
+        )
 
     def health(self) -> Health:
         if self._process is None:

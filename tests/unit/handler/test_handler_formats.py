@@ -132,7 +132,11 @@ def test_number_split_across_chunks_is_not_cut() -> None:
         (b"[1,]", "trailing comma"),
         (b"<html>", "unexpected character '<'"),
         (b"\x00\x01\x02binary", "binary content (NUL byte at offset 0)"),
-        (b"\xff\xfe{\x00}\x00", "UTF-16"),
+        (b"\xff\xfe{\x00}\x00", "content is UTF-16 encoded (byte order mark found)"),
+        (b"\xff\xfe\x00\x00{\x00\x00\x00", "content is UTF-32 encoded (byte order mark found)"),
+        ('{"a": 1}'.encode("utf-16-le"), "content looks UTF-16LE encoded (no byte order mark"),
+        ('{"a": 1}'.encode("utf-16-be"), "content looks UTF-16BE encoded (no byte order mark"),
+        ("{}".encode("utf-32-le"), "binary content (NUL byte at offset 1)"),
         (b'{"a": "\xff"}', "invalid UTF-8 in JSON document"),
     ],
 )
@@ -247,8 +251,8 @@ def test_gzip_detected_by_magic_without_gz_suffix() -> None:
     [
         (b"\x1f\x8b" + b"garbage" * 20, "not a valid gzip stream"),
         (b"plain text, not gzip\n", "name ends in .gz but the content is not gzip-compressed"),
-        (gzip.compress(b'{"a": 1}\n' * 100)[:10], "gzip stream is truncated before any data"),
-        (gzip.compress(b'{"a": 1}\n' * 100)[:5], "gzip stream is truncated before any data"),
+        (gzip.compress(b'{"a": 1}\n' * 100, mtime=0)[:10], "gzip stream is truncated before any data"),
+        (gzip.compress(b'{"a": 1}\n' * 100, mtime=0)[:5], "gzip stream is truncated before any data"),
     ],
 )
 def test_gzip_of_garbage_is_a_format_error(data: bytes, reason: str) -> None:

@@ -18,6 +18,7 @@ from log_ingest.items import (
     check_number,
     from_attribute_value,
     item_size,
+    json_excerpt,
     record_item,
     rejection_item,
     to_attribute_value,
@@ -104,10 +105,13 @@ def test_keys_are_deterministic(data: dict[str, Any], line: int, ordinal: int) -
     [
         ({"PK": "a"}, "record has PK but no SK"),
         ({"SK": "a"}, "record has SK but no PK"),
-        ({"PK": 1, "SK": "a"}, "PK must be a non-empty string, found int"),
+        ({"PK": 1, "SK": "a"}, "PK must be a non-empty string, found a number"),
+        ({"PK": "a", "SK": Decimal("1.5")}, "SK must be a non-empty string, found a number"),
+        ({"PK": True, "SK": "a"}, "PK must be a non-empty string, found a boolean"),
+        ({"PK": ["a"], "SK": "a"}, "PK must be a non-empty string, found an array"),
         ({"PK": "a", "SK": ""}, "SK must be a non-empty string, found an empty string"),
         ({"PK": None, "SK": "a"}, "PK must be a non-empty string, found null"),
-        ({"PK": "a", "SK": {"x": 1}}, "SK must be a non-empty string, found dict"),
+        ({"PK": "a", "SK": {"x": 1}}, "SK must be a non-empty string, found an object"),
         ({"src_line": 3, "a": 1}, "reserved attribute(s) src_line"),
         ({"": 1}, "empty attribute name"),
         ({"a": "\ud800"}, "attribute 'a': string contains a lone surrogate"),
@@ -161,13 +165,22 @@ def test_big_int_is_checked_like_a_decimal() -> None:
         record_item(rec({"n": 10**40 + 1}), SOURCE)
 
 
-def test_nesting_depth_limit() -> None:
-    ok: Any = 1
-    for _ in range(32):
-        ok = [ok]
-    record_item(rec({"d": ok}), SOURCE)
-    with pytest.raises(RecordRejectedError, match="nesting deeper than 32"):
-        record_item(rec({"d": [ok]}), SOURCE)
+def _wrapped(leaf: Any, times: int, kind: str) -> Any:
+    for _ in range(times):
+        leaf = [leaf] if kind == "list" else {"k": leaf}
+    return leaf
+
+
+@pytest.mark.parametrize("kind", ["list", "map"])
+def test_nesting_depth_limit_counts_the_attribute_as_level_one(kind: str) -> None:
+    # DynamoDB: the attribute is level 1; a scalar wrapped 31 times is at level 32, the deepest
+    # it accepts; wrapped 32 times (level 33) it is refused -- as is an empty container at level 33.
+    record_item(rec({"d": _wrapped(1, 31, kind)}), SOURCE)
+    record_item(rec({"d": _wrapped("x", 31, kind)}), SOURCE)
+    record_item(rec({"d": _wrapped([], 31, kind)}), SOURCE)  # the empty list is level 32
+    for too_deep in (_wrapped(1, 32, kind), _wrapped("x", 32, kind), _wrapped({}, 32, kind)):
+        with pytest.raises(RecordRejectedError, match="attribute 'd': nesting deeper than 32"):
+            record_item(rec({"d": too_deep}), SOURCE)
 
 
 def test_item_over_400kb_is_rejected() -> None:
@@ -186,3 +199,26 @@ def test_item_size_counts_names_and_values() -> None:
     assert item_size({"a": {"BOOL": True}, "b": {"NULL": True}}) == 4
     assert item_size({"é": {"S": "日本"}}) == 2 + 6
     assert item_size({"m": {"M": {"k": {"S": "v"}}}}) >= 1 + 3 + 1 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("value", "excerpt"),
+    [
+        ({"PK": "a", "SK": Decimal("1.5")}, '{"PK":"a","SK":1.5}'),
+        ({"n": Decimal("1E+200"), "i": 7, "b": True, "z": None}, '{"n":1E+200,"i":7,"b":true,"z":null}'),
+        ({"s": "\ud800", "日本": "語"}, '{"s":"\\ud800","日本":"語"}'),
+        ({"l": [1, [], {}]}, '{"l":[1,[],{}]}'),
+    ],
+)
+def test_json_excerpt_keeps_numbers_as_numbers_and_is_valid_unicode(value: object, excerpt: str) -> None:
+    assert json_excerpt(value) == excerpt
+    json_excerpt(value).encode("utf-8")
+
+
+def test_json_excerpt_renders_only_the_first_characters() -> None:
+    assert json_excerpt({"msg": "a" * 10_000_000}) == '{"msg":"' + "a" * 192
+    deep: Any = 1
+    for _ in range(5000):
+        deep = {"d": deep}
+    assert json_excerpt(deep, 20) == '{"d":{"d":{"d":{"d":'
+    assert json_excerpt({"a": "bc"}, 6) == '{"a":"'

@@ -505,6 +505,30 @@ def test_many_bad_lines_before_the_first_good_one() -> None:
     assert len(world.s3.calls) == 2
 
 
+def test_second_pass_does_not_report_its_rejections_as_unlogged(capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_world(hold_max_entries=10)
+    event = one_object_event(world, "b", "late.jsonl", b"bad\n" * 50 + b'{"ok": 1}\n')
+    capsys.readouterr()
+    assert failures(handle(event, world.context(), world.deps)) == []
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert events.count("object_second_pass") == 1
+    assert events.count("record_rejected") == world.deps.settings.max_logged_rejections == 50
+    assert "rejections_not_logged" not in events
+    assert events.count("object_partially_stored") == 1
+
+
+def test_a_rejected_huge_record_does_not_fill_the_hold() -> None:
+    world = make_world(hold_max_chars=1 << 20)
+    body = b'{"blob": "' + b"x" * (2 << 20) + b'"}\n{"ok": 1}\n'
+    event = one_object_event(world, "b", "big.jsonl", body)
+    assert failures(handle(event, world.context(), world.deps)) == []
+    assert [r["ok"] for r in stored_records(world, "b", "big.jsonl")] == [1]
+    (rejection,) = stored_rejections(world, "b", "big.jsonl")
+    assert "exceeds DynamoDB's 400 KB limit" in rejection["reason"]
+    assert rejection["excerpt"] == '{"blob":"' + "x" * 191
+    assert len(world.s3.calls) == 1  # read once: only the small report was held
+
+
 def test_many_bad_lines_and_no_good_one_writes_nothing() -> None:
     world = make_world(hold_max_entries=10)
     event = one_object_event(world, "b", "bad.jsonl", b"bad\n" * 50)

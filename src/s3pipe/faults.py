@@ -1,0 +1,214 @@
+"""Typed client of the function gateway (``backends/gateway.py``): fault plans and the call journal.
+
+The embedded backend runs the gateway between the deployed function and MiniStack. Tests use
+the ``s3pipe_gateway`` fixture, a :class:`GatewayClient`::
+
+    plan = FaultPlan(seed=1, rules=(FaultRule("dynamodb", "BatchWriteItem", "throttle", probability=0.2),))
+    with s3pipe_gateway.faults(plan):
+        ...  # the function sees throttling on 20 % of its BatchWriteItem calls
+    calls = s3pipe_gateway.calls(since=mark)  # what the function called, with IAM actions and ARNs
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from s3pipe.backends.gateway import FAULT_KINDS
+from s3pipe.errors import HarnessError
+
+FaultKind = Literal["throttle", "server_error", "unprocessed", "delay"]
+
+
+class GatewayError(HarnessError):
+    """The function gateway did not answer, or refused a request of the harness."""
+
+    @classmethod
+    def unreachable(cls, url: str, route: str, detail: str) -> GatewayError:
+        return cls(
+            f"The function gateway at {url} does not answer",
+            tried=f"{route} on {url}",
+            seen=detail,
+            fix=(
+                "the gateway runs beside the embedded emulator and stops with it: check the emulator is still "
+                "running (`s3pipe status`) and read its log under <state_dir>/logs/"
+            ),
+        )
+
+    @classmethod
+    def refused(cls, url: str, route: str, status: int, answer: str) -> GatewayError:
+        return cls(
+            f"The function gateway refused {route}",
+            tried=f"{route} on {url}",
+            seen=f"HTTP {status}: {answer}",
+            fix="correct the fault plan as the message says (see s3pipe.faults.FaultRule for the fields)",
+        )
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One rule: calls matching ``service``/``action`` (``*`` = any; optional ARN glob ``resource``) get ``fault``.
+
+    ``probability`` is drawn per matching call from the plan's seeded RNG; ``max_count`` bounds how
+    often the rule fires (None = unbounded). ``delay`` sleeps ``delay_ms`` then forwards;
+    ``unprocessed`` (BatchWriteItem only) writes part of the items and returns the rest, a fraction
+    ``unprocessed_fraction``, in ``UnprocessedItems``.
+    """
+
+    service: str
+    action: str = "*"
+    fault: FaultKind = "throttle"
+    probability: float = 1.0
+    max_count: int | None = None
+    delay_ms: int = 0
+    unprocessed_fraction: float = 0.5
+    resource: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fault not in FAULT_KINDS:
+            raise ValueError(f"fault must be one of {', '.join(FAULT_KINDS)}, got {self.fault!r}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1, got {self.probability}")
+        if self.max_count is not None and self.max_count < 0:
+            raise ValueError("max_count must be None or >= 0")
+        if self.delay_ms < 0:
+            raise ValueError("delay_ms must be >= 0")
+        if not 0.0 < self.unprocessed_fraction <= 1.0:
+            raise ValueError("unprocessed_fraction must be in (0, 1]")
+        if self.fault == "unprocessed" and self.action not in ("BatchWriteItem", "*"):
+            raise ValueError("fault 'unprocessed' applies to DynamoDB BatchWriteItem only")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "action": self.action,
+            "fault": self.fault,
+            "probability": self.probability,
+            "max_count": self.max_count,
+            "delay_ms": self.delay_ms,
+            "unprocessed_fraction": self.unprocessed_fraction,
+            "resource": self.resource,
+        }
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Rules in order (the first matching rule that fires wins) and the RNG seed that makes runs repeat."""
+
+    rules: tuple[FaultRule, ...] = ()
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "rules": [rule.to_json() for rule in self.rules]}
+
+
+@dataclass(frozen=True)
+class GatewayCall:
+    """One journalled call of the function (a line of the gateway's JSON Lines journal)."""
+
+    seq: int
+    time: float
+    service: str
+    action: str
+    iam_actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    permissions: tuple[tuple[str, str], ...]
+    region: str
+    account: str
+    method: str
+    path: str
+    status: int | None
+    fault: str | None = None
+    duration_ms: float = 0.0
+    context: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GatewayCall:
+        permissions = tuple((str(a), str(r)) for a, r in data.get("permissions") or [])
+        return cls(
+            seq=int(data.get("seq", -1)),
+            time=float(data.get("time", 0.0)),
+            service=str(data.get("service", "")),
+            action=str(data.get("action", "")),
+            iam_actions=tuple(str(a) for a in data.get("iam_actions") or ()),
+            resources=tuple(str(r) for r in data.get("resources") or ()),
+            permissions=permissions,
+            region=str(data.get("region", "")),
+            account=str(data.get("account", "")),
+            method=str(data.get("method", "")),
+            path=str(data.get("path", "")),
+            status=int(data["status"]) if data.get("status") is not None else None,
+            fault=str(data["fault"]) if data.get("fault") else None,
+            duration_ms=float(data.get("duration_ms", 0.0)),
+            context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
+            error=str(data["error"]) if data.get("error") else None,
+        )
+
+    def __str__(self) -> str:
+        fault = f" [{self.fault}]" if self.fault else ""
+        return f"#{self.seq} {self.service}:{self.action} {', '.join(self.resources)} -> {self.status}{fault}"
+
+
+class GatewayClient:
+    """Talks to one gateway's control API (``/_s3pipe/...``)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, route: str, document: Any = None) -> Any:
+        data = json.dumps(document).encode() if document is not None else None
+        request = urllib.request.Request(  # noqa: S310 - a loopback http:// URL the harness started
+            f"{self.url}/_s3pipe/{route}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        label = f"{method} /_s3pipe/{route}"
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            raise GatewayError.refused(self.url, label, error.code, error.read().decode("utf-8", "replace")) from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise GatewayError.unreachable(self.url, label, f"{type(error).__name__}: {error}") from None
+
+    def health(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._request("GET", "health")
+        return answer
+
+    def set_plan(self, plan: FaultPlan) -> dict[str, Any]:
+        """Replace the active plan (its RNG restarts from the plan's seed); returns the gateway's view of it."""
+        answer: dict[str, Any] = self._request("PUT", "faults", plan.to_json())
+        return answer
+
+    def clear(self) -> None:
+        """No faults from now on."""
+        self._request("DELETE", "faults")
+
+    def plan_state(self) -> dict[str, Any]:
+        """The active plan with how often each rule fired (``fired``)."""
+        answer: dict[str, Any] = self._request("GET", "faults")
+        return answer
+
+    def calls(self, since: int = 0) -> list[GatewayCall]:
+        """Journalled calls with ``seq >= since`` (``since`` from :meth:`cursor`)."""
+        answer = self._request("GET", f"calls?since={int(since)}")
+        return [GatewayCall.from_json(item) for item in answer.get("calls", [])]
+
+    def cursor(self) -> int:
+        """The sequence number the next call will get: pass it to :meth:`calls` later."""
+        answer = self._request("GET", f"calls?since={2**62}")
+        return int(answer.get("next", 0))
+
+    @contextmanager
+    def faults(self, plan: FaultPlan) -> Iterator[GatewayClient]:
+        """Apply ``plan`` for the duration of the block, then clear it (also when the block fails)."""
+        self.set_plan(plan)
+        try:
+            yield self
+        finally:
+            self.clear()

@@ -1,0 +1,88 @@
+"""Accounting for "nothing lost": every input record stored exactly once, or in the DLQ with a reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3pipe.pipeline import Pipeline, Upload, plain_item
+
+
+@dataclass
+class Ledger:
+    """What was sent: record ids per object (the records carry an ``rid`` attribute)."""
+
+    expected: dict[str, list[str]] = field(default_factory=dict)  # object key -> record ids
+    uploads: dict[str, Upload] = field(default_factory=dict)
+
+    def add(self, upload: Upload, record_ids: Sequence[str]) -> None:
+        self.expected[upload.key] = list(record_ids)
+        self.uploads[upload.key] = upload
+
+    @property
+    def records(self) -> int:
+        return sum(len(ids) for ids in self.expected.values())
+
+
+@dataclass(frozen=True)
+class Accounting:
+    records: int
+    stored: int
+    dlq: int
+    lost: int
+    duplicated: int
+    lost_examples: tuple[str, ...]
+    dlq_without_reason: int
+
+    def line(self) -> str:
+        return (
+            f"records={self.records} stored={self.stored} dlq={self.dlq} lost={self.lost} "
+            f"duplicated={self.duplicated}"
+        )
+
+
+def scan_prefix(pipeline: Pipeline, prefix: str) -> list[dict[str, Any]]:
+    """Every generated item whose source key starts with ``prefix`` (a consistent scan)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": pipeline.stack.outputs.table_name,
+        "FilterExpression": "begins_with(src_key, :p)",
+        "ExpressionAttributeValues": {":p": {"S": prefix}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = pipeline.stack.dynamodb.scan(**kwargs)
+        items += [plain_item(item) for item in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def account(pipeline: Pipeline, ledger: Ledger, items: Sequence[Mapping[str, Any]]) -> Accounting:
+    """Match stored items and DLQ entries against the ledger, record by record."""
+    seen = Counter(str(item["rid"]) for item in items if "rid" in item)
+    dead = {key for key in ledger.expected if pipeline.observer.dlq.for_object(pipeline.bucket, key)}
+    without_reason = sum(
+        1
+        for key in dead
+        for entry in pipeline.observer.dlq.for_object(pipeline.bucket, key)
+        if not entry.reason.strip()
+    )
+    stored = dlq = lost = duplicated = 0
+    examples: list[str] = []
+    for key, ids in ledger.expected.items():
+        for rid in ids:
+            count = seen.get(rid, 0)
+            if count == 1:
+                stored += 1
+            elif count > 1:
+                duplicated += 1
+            elif key in dead:
+                dlq += 1
+            else:
+                lost += 1
+                if len(examples) < 5:
+                    examples.append(f"{rid} of {key}")
+    return Accounting(ledger.records, stored, dlq, lost, duplicated, tuple(examples), without_reason)
