@@ -381,29 +381,42 @@ class _ObjectIngest:
         status: Status = "partially_stored" if rejected + self.carried.rejected else "stored"
         return self.outcome(status, "", rejected=rejected)
 
+    def _may_stream(self) -> bool:
+        """Whether held entries may be written: a good record seen, and nothing later can void the object."""
+        return bool(self.good) and "json_array" not in self.formats
+
     def _first_pass(self, body: StreamingBody) -> Literal["empty", "all_rejected", "second_pass", "written"]:
         held: list[Shaped] = []
         held_chars = 0
         mode: Literal["hold", "stream", "validate"] = "hold"
         max_entries = self.settings.hold_max_entries
         max_chars = self.settings.hold_max_chars
-        for shaped in self._entries(body):
-            if type(shaped) is not tuple:
-                assert isinstance(shaped, Rejection)
-                self.rejections.note(shaped)
-            if mode == "hold":
-                held.append(shaped)
-                held_chars += self.last_size
-                if len(held) >= max_entries or held_chars >= max_chars:
-                    if self.good and "json_array" not in self.formats:
-                        mode = "stream"
-                        for entry in held:
-                            self._write(entry)
-                    else:
-                        mode = "validate"
-                    held = []
-            elif mode == "stream":
-                self._write(shaped)
+        try:
+            for shaped in self._entries(body):
+                if type(shaped) is not tuple:
+                    assert isinstance(shaped, Rejection)
+                    self.rejections.note(shaped)
+                if mode == "hold":
+                    held.append(shaped)
+                    held_chars += self.last_size
+                    if len(held) >= max_entries or held_chars >= max_chars:
+                        if self._may_stream():
+                            mode = "stream"
+                            for entry in held:
+                                self._write(entry)
+                        else:
+                            mode = "validate"
+                        held = []
+                elif mode == "stream":
+                    self._write(shaped)
+        except BudgetExhaustedError:
+            # The budget ran out before the hold filled. Line-based content with a good record cannot be
+            # invalidated by what follows, so write what is held: the pass then ends with a continuation
+            # instead of a transient failure that would start over, and hit the same wall, forever.
+            if mode == "hold" and self._may_stream():
+                for entry in held:
+                    self._write(entry)
+            raise
         if self.good == 0:
             return "all_rejected" if self.rejections.count else "empty"
         if mode == "validate":

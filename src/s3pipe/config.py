@@ -131,6 +131,7 @@ class HarnessConfig:
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        sources: dict[str, str] = {}
         for option in OPTIONS:
             raw = lookup(option)
             source = option.flag
@@ -143,9 +144,12 @@ class HarnessConfig:
             if raw is None:
                 continue
             values[option.name] = _convert(option, raw, source, root)
+            sources[option.name] = source
         backend = values.get("backend", "embedded")
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise ValueError(
+                f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (from {sources.get('backend')})"
+            )
         return cls(root=root, **values)  # type: ignore[arg-type]
 
     def path(self, relative: Path) -> Path:

@@ -25,6 +25,8 @@ from s3pipe.terraform.cli import ResourceTiming, Terraform
 from s3pipe.terraform.providers import ProviderInstallation
 from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases
 
+_SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
 #: Environment variables that would send Terraform to a real account; removed for emulator backends.
 _AWS_ENV_PREFIX = "AWS_"
 
@@ -57,7 +59,8 @@ class StackSettings:
     @staticmethod
     def unique_prefix(stack_name: str) -> str:
         """``s3p-<stack>-<6 hex>``: unique per stack so parallel stacks never collide (<= 32 chars)."""
-        slug = "".join(c if c.isalnum() else "-" for c in stack_name.lower()).strip("-")[:16] or "stack"
+        slug = "".join(c if c in _SLUG_CHARS else "-" for c in stack_name.lower()).strip("-")[:16].strip("-")
+        slug = slug or "stack"
         return f"s3p-{slug}-{secrets.token_hex(3)}"
 
     def to_variables(self, region: str, lambda_zip: Path) -> dict[str, Any]:

@@ -79,10 +79,12 @@ class EmulatorError(HarnessError):
         waited_s: float,
         last_seen: str,
         log_tail: Sequence[str],
+        *,
+        services: Sequence[str] = ("s3", "sqs", "lambda", "dynamodb", "iam", "sts", "logs"),
     ) -> EmulatorError:
         return cls(
             f"{name} did not become healthy within {waited_s:.0f} s",
-            tried=f"poll {endpoint}/_localstack/health until s3, sqs, lambda, dynamodb, iam, logs are available",
+            tried=f"poll {endpoint}/_localstack/health until {', '.join(services)} are available",
             seen=[f"last health answer: {last_seen}", *log_tail],
             fix=(
                 "raise the start timeout (S3PIPE_START_TIMEOUT) on a slow machine, or read the emulator log "

@@ -127,10 +127,15 @@ class GatewayCall:
     duration_ms: float = 0.0
     context: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The SDK call this attempt belongs to (``amz-sdk-invocation-id``), its attempt number and maximum.
+    sdk_invocation: str | None = None
+    sdk_attempt: int | None = None
+    sdk_max_attempts: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GatewayCall:
         permissions = tuple((str(a), str(r)) for a, r in data.get("permissions") or [])
+        sdk = data.get("sdk") or {}
         return cls(
             seq=int(data.get("seq", -1)),
             time=float(data.get("time", 0.0)),
@@ -148,7 +153,15 @@ class GatewayCall:
             duration_ms=float(data.get("duration_ms", 0.0)),
             context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
             error=str(data["error"]) if data.get("error") else None,
+            sdk_invocation=str(sdk["invocation"]) if sdk.get("invocation") else None,
+            sdk_attempt=int(sdk["attempt"]) if sdk.get("attempt") is not None else None,
+            sdk_max_attempts=int(sdk["max_attempts"]) if sdk.get("max_attempts") is not None else None,
         )
+
+    @property
+    def last_attempt(self) -> bool:
+        """The SDK will not retry this attempt (it was its last one)."""
+        return self.sdk_attempt is not None and self.sdk_attempt == self.sdk_max_attempts
 
     def __str__(self) -> str:
         fault = f" [{self.fault}]" if self.fault else ""

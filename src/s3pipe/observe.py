@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+#: How far back each poll re-reads, to catch events delivered after later ones (de-duplicated by identity).
+LATE_EVENT_LOOKBACK_MS = 60_000
+
+
 @dataclass(frozen=True)
 class LogLine:
     timestamp: int
@@ -57,7 +61,10 @@ class FunctionLogs:
 
     def poll(self) -> list[LogLine]:
         new: list[LogLine] = []
-        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": self._cursor}
+        # Start a little before the newest event seen: concurrent invocations deliver their lines late
+        # (an emulator flushes a worker's log when the invocation ends), with earlier timestamps.
+        start = max(0, self._cursor - LATE_EVENT_LOOKBACK_MS)
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": start}
         while True:
             try:
                 response = self.client.filter_log_events(**kwargs)
@@ -141,15 +148,23 @@ def objects_in_s3_event(body: str) -> tuple[tuple[str, str], ...]:
         document = json.loads(body)
     except ValueError:
         return ()
-    records = document.get("Records") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        return ()
+    records = document.get("Records")
+    if isinstance(document.get("record"), dict):  # the handler's continuation message wraps one S3 record
+        records = [document["record"]]
     found: list[tuple[str, str]] = []
     for record in records if isinstance(records, list) else []:
-        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
-        bucket = (s3.get("bucket") or {}).get("name")
-        key = (s3.get("object") or {}).get("key")
+        s3 = _mapping(_mapping(record).get("s3"))
+        bucket = _mapping(s3.get("bucket")).get("name")
+        key = _mapping(s3.get("object")).get("key")
         if isinstance(bucket, str) and isinstance(key, str):
             found.append((bucket, unquote_plus(key)))
     return tuple(found)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class DlqJournal:

@@ -156,16 +156,20 @@ class Pipeline:
         self.observer.refresh()
         lines = self.observer.object_lines(upload.bucket, upload.key)
         terminal = [line for line in lines if line.event in TERMINAL_EVENTS]
-        if upload.version_id is not None:
-            matching = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
-            if matching or any(line.fields and line.fields.get("version_id") for line in terminal):
-                terminal = matching
-        if len(terminal) < (1 if upload.version_id is not None else upload.ordinal):
+        # Match by version id when the events carry one; otherwise by upload order (the n-th upload of a key
+        # ends with the n-th final line for it).
+        by_version = upload.version_id is not None and any(
+            line.fields and line.fields.get("version_id") for line in terminal
+        )
+        if by_version:
+            terminal = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
+        needed = 1 if by_version else upload.ordinal
+        if len(terminal) < needed:
             redriven = self.observer.dlq.for_object(upload.bucket, upload.key)
-            if redriven and not terminal:
+            if len(redriven) >= needed - len(terminal) and redriven:
                 return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
             return None
-        chosen = terminal[0] if upload.version_id is not None else terminal[upload.ordinal - 1]
+        chosen = terminal[needed - 1]
         return ObjectOutcome(upload, str(chosen.event), dict(chosen.fields or {}), lines)
 
     def wait_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> ObjectOutcome:

@@ -38,8 +38,7 @@ class Accounting:
 
     def line(self) -> str:
         return (
-            f"records={self.records} stored={self.stored} dlq={self.dlq} lost={self.lost} "
-            f"duplicated={self.duplicated}"
+            f"records={self.records} stored={self.stored} dlq={self.dlq} lost={self.lost} duplicated={self.duplicated}"
         )
 
 

@@ -883,7 +883,7 @@ class GatewayServer(ThreadingHTTPServer):
 
     def start_background(self) -> GatewayServer:
         """Serve on a daemon thread (tests); :meth:`stop` ends it."""
-        self._thread = threading.Thread(target=self.serve_forever, name="s3pipe-gateway", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="s3pipe-gateway", daemon=True)
         self._thread.start()
         return self
 
@@ -894,7 +894,24 @@ class GatewayServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-def journal_entry(call: Classified, method: str, path: str) -> dict[str, Any]:
+_SDK_REQUEST = re.compile(r"attempt=(\d+)(?:;\s*max=(\d+))?")
+
+
+def sdk_attempt(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The SDK's retry bookkeeping: ``amz-sdk-invocation-id`` (same for every attempt of one call) and
+    ``amz-sdk-request: attempt=N; max=M``; empty when the client sent neither."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    found: dict[str, Any] = {}
+    if invocation := lowered.get("amz-sdk-invocation-id"):
+        found["invocation"] = invocation
+    if match := _SDK_REQUEST.search(lowered.get("amz-sdk-request", "")):
+        found["attempt"] = int(match.group(1))
+        if match.group(2):
+            found["max_attempts"] = int(match.group(2))
+    return found
+
+
+def journal_entry(call: Classified, method: str, path: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The journal line of a call, before its outcome (status, fault, duration) is known."""
     return {
         "time": round(time.time(), 6),
@@ -910,6 +927,7 @@ def journal_entry(call: Classified, method: str, path: str) -> dict[str, Any]:
         "status": None,
         "fault": None,
         "context": dict(call.context),
+        "sdk": sdk_attempt(headers or {}),
     }
 
 
@@ -962,7 +980,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body if isinstance(body, bytes) else None,
             default_account=self.server.account,
         )
-        entry = journal_entry(call, self.command, self.path)
+        entry = journal_entry(call, self.command, self.path, lowered)
         try:
             rule = self.server.faults.pick(call)
             if rule is not None:

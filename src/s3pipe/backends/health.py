@@ -7,9 +7,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from s3pipe.backends.base import Health
 from s3pipe.errors import EmulatorError
+
+#: Emulators listen on loopback: never send their health checks through an HTTP(S)_PROXY.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 #: Services the reference stack needs; each must report "available" or "running".
 REQUIRED_SERVICES: tuple[str, ...] = ("s3", "sqs", "lambda", "dynamodb", "iam", "sts", "logs")
@@ -19,11 +23,12 @@ _READY_STATES = {"available", "running"}
 def probe_health(url: str, services: Sequence[str] = REQUIRED_SERVICES, timeout: float = 2.0) -> Health:
     """One GET of ``{url}/_localstack/health``; healthy when every required service is ready."""
     try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as response:  # noqa: S310
+        with _DIRECT.open(f"{url}/_localstack/health", timeout=timeout) as response:
             payload = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as error:
         return Health(False, f"{type(error).__name__}: {error}")
-    states = payload.get("services", {}) if isinstance(payload, dict) else {}
+    raw_states = payload.get("services") if isinstance(payload, dict) else None
+    states: dict[str, Any] = raw_states if isinstance(raw_states, dict) else {}
     missing = [name for name in services if states.get(name) not in _READY_STATES]
     if missing:
         detail = ", ".join(f"{name}={states.get(name, 'absent')}" for name in missing)
@@ -53,5 +58,5 @@ def wait_until_healthy(
         if last.healthy:
             return last
         if time.monotonic() >= deadline:
-            raise EmulatorError.health_timeout(name, url, timeout, last.detail, log_tail())
+            raise EmulatorError.health_timeout(name, url, timeout, last.detail, log_tail(), services=REQUIRED_SERVICES)
         time.sleep(interval)

@@ -39,8 +39,10 @@ def implied_mirror_dirs(environ: Mapping[str, str]) -> list[Path]:
 
 
 def has_aws_provider(directory: Path) -> bool:
-    return any((directory / AWS_PROVIDER_PATH).glob("*/*/terraform-provider-aws*")) or any(
-        (directory / AWS_PROVIDER_PATH).glob("*/terraform-provider-aws_*.zip")
+    """True for the unpacked (``<version>/<os_arch>/terraform-provider-aws*``) or packed (``*.zip``) layout."""
+    provider_dir = directory / AWS_PROVIDER_PATH
+    return any(provider_dir.glob("*/*/terraform-provider-aws*")) or any(
+        provider_dir.glob("terraform-provider-aws_*.zip")
     )
 
 

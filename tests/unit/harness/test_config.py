@@ -173,14 +173,6 @@ def test_unknown_backend_is_refused_with_the_known_ones() -> None:
         assert name in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the unknown-backend error does not say where the value came from (every other bad value "
-        "names its flag/variable). Fix: validate the backend inside the resolve loop, where `source` is "
-        "known, and append it, e.g. \"backend must be one of ..., got 'moto' (from S3PIPE_BACKEND)\""
-    ),
-)
 def test_unknown_backend_error_names_its_source() -> None:
     with pytest.raises(ValueError, match="backend must be one of") as raised:
         resolve(env={"S3PIPE_BACKEND": "moto"})

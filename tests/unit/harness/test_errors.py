@@ -100,14 +100,6 @@ def test_emulator_health_timeout_reports_the_wait_and_last_answer() -> None:
     assert "S3PIPE_START_TIMEOUT" in error.fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: EmulatorError.health_timeout's `tried` lists 's3, sqs, lambda, dynamodb, iam, logs' but "
-        "REQUIRED_SERVICES also requires 'sts', so `tried` misstates what was polled. Fix: pass the "
-        "required services to health_timeout (wait_until_healthy knows them) and join them into `tried`"
-    ),
-)
 def test_emulator_health_timeout_names_every_required_service() -> None:
     error = EmulatorError.health_timeout("MiniStack", "http://127.0.0.1:1", 1, "x", [])
     for service in REQUIRED_SERVICES:

@@ -225,16 +225,6 @@ def test_versioned_uploads_match_by_version_id(versioned: World) -> None:
     assert outcome.event == "object_stored"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: for a versioned upload whose terminal lines carry no version_id (an emulator that omits "
-        "versionId from the notification), _outcome needs only one terminal line and returns terminal[0], "
-        "so the second upload of a key is matched to the first upload's outcome at once. Fix: when no "
-        "terminal line has a version_id, fall back to ordinal matching (need upload.ordinal lines, pick "
-        "terminal[upload.ordinal - 1])"
-    ),
-)
 def test_versioned_uploads_fall_back_to_ordinals_when_lines_have_no_version(versioned: World) -> None:
     pipeline = versioned.pipeline
     first = pipeline.upload("a.json", "{}")
