@@ -385,6 +385,14 @@ class _ObjectIngest:
         """Whether held entries may be written: a good record seen, and nothing later can void the object."""
         return bool(self.good) and "json_array" not in self.formats
 
+    def _release(self, held: list[Shaped]) -> bool:
+        """Write the held entries if that is safe (see :meth:`_may_stream`); True if they were written."""
+        if not self._may_stream():
+            return False
+        for entry in held:
+            self._write(entry)
+        return True
+
     def _first_pass(self, body: StreamingBody) -> Literal["empty", "all_rejected", "second_pass", "written"]:
         held: list[Shaped] = []
         held_chars = 0
@@ -400,12 +408,7 @@ class _ObjectIngest:
                     held.append(shaped)
                     held_chars += self.last_size
                     if len(held) >= max_entries or held_chars >= max_chars:
-                        if self._may_stream():
-                            mode = "stream"
-                            for entry in held:
-                                self._write(entry)
-                        else:
-                            mode = "validate"
+                        mode = "stream" if self._release(held) else "validate"
                         held = []
                 elif mode == "stream":
                     self._write(shaped)
@@ -413,9 +416,8 @@ class _ObjectIngest:
             # The budget ran out before the hold filled. Line-based content with a good record cannot be
             # invalidated by what follows, so write what is held: the pass then ends with a continuation
             # instead of a transient failure that would start over, and hit the same wall, forever.
-            if mode == "hold" and self._may_stream():
-                for entry in held:
-                    self._write(entry)
+            if mode == "hold":
+                self._release(held)
             raise
         if self.good == 0:
             return "all_rejected" if self.rejections.count else "empty"
