@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s3pipe.backends.base import Backend, Endpoint
+from s3pipe.backends.base import Backend, Endpoint, loopback_no_proxy
 from s3pipe.config import HarnessConfig
 from s3pipe.lambda_zip import LambdaArtifact, build_lambda_zip
 from s3pipe.progress import Progress
@@ -103,6 +103,10 @@ class StackRecord:
     deployed_at: float = field(default_factory=time.time)
     #: The function gateway the deployed function calls AWS through (embedded backend), if any.
     gateway_url: str | None = None
+    #: Set when a handler-only change was pushed straight to the function (``update_function_code``):
+    #: Terraform's state still holds the previous ``source_code_hash`` and its next apply re-uploads
+    #: the same code (the way ``sam sync --code`` relates to CloudFormation).
+    code_synced_sha256: str | None = None
 
     def save(self, path: Path) -> None:
         temporary = path.with_suffix(".tmp")
@@ -136,6 +140,7 @@ def terraform_environment(endpoint: Endpoint, installation: ProviderInstallation
                 # nothing from ~/.aws (profiles, SSO, credential processes) may reach an emulator run
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                **loopback_no_proxy(env),
             }
         )
     for name in installation.unset:

@@ -198,7 +198,12 @@ def resource_matches(pattern: str, arn: str) -> bool | None:
         return None
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
-        return bool(_wildcard(pattern, False).fullmatch(arn))
+        # not both full ARNs: an ARN pattern with segments missing matches nothing
+        return (
+            len(pattern_parts) != 6
+            and not pattern.startswith("arn:")
+            and bool(_wildcard(pattern, False).fullmatch(arn))
+        )
     return all(_wildcard(p, False).fullmatch(a) for p, a in zip(pattern_parts, arn_parts, strict=True))
 
 
@@ -411,6 +416,25 @@ class Permission:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class ExpectedDenial:
+    """A call a test makes the function attempt on purpose, knowing IAM refuses it on AWS.
+
+    Declared with ``@pytest.mark.iam_expected_denial(action, resource, reason=...)`` (IAM wildcards);
+    a matching violation is reported as expected instead of failing the run.
+    """
+
+    action: str
+    resource: str
+    reason: str = ""
+    test: str = ""
+
+    def covers(self, violation: Violation) -> bool:
+        return action_matches(self.action, violation.action) and bool(
+            resource_matches(self.resource, violation.example)
+        )
+
+
 @dataclass
 class AuditReport:
     stack: str
@@ -422,6 +446,7 @@ class AuditReport:
     violations: list[Violation]
     unused: list[Permission]
     platform: list[Permission]
+    expected: list[tuple[Violation, ExpectedDenial]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -453,6 +478,10 @@ class AuditReport:
                 }
                 for v in self.violations
             ],
+            "expected_denials": [
+                {"action": v.action, "example": v.example, "calls": v.calls, "test": e.test, "reason": e.reason}
+                for v, e in self.expected
+            ],
             "not_evaluated": [_kind_json(kind) for kind in self.not_evaluated],
             "unused": [_permission_json(p) for p in self.unused],
             "used_by_lambda_service": [_permission_json(p) for p in self.platform],
@@ -480,6 +509,12 @@ class AuditReport:
             lines.append("  (none)")
         lines.append(f"violations: {len(self.violations)}")
         lines.extend(f"  {violation.describe()}" for violation in self.violations)
+        if self.expected:
+            lines.append("denials the tests expect (IAM refuses these on AWS; not violations):")
+            lines.extend(
+                f"  {v.action} on {v.example} ({v.calls} call(s)): {e.test}" + (f" -- {e.reason}" if e.reason else "")
+                for v, e in self.expected
+            )
         lines.append("permissions never used by the function in this run:")
         lines.extend(f"  {p.statement}: {p.action} on {p.resource}" for p in self.unused)
         if not self.unused:
@@ -519,8 +554,12 @@ def audit_calls(
     stack: str = "",
     role: str = "",
     since: int = 0,
+    expected: Sequence[ExpectedDenial] = (),
 ) -> AuditReport:
-    """Evaluate every permission every call needed against the policies; group, suggest, find unused."""
+    """Evaluate every permission every call needed against the policies; group, suggest, find unused.
+
+    Violations an ``expected`` denial covers are reported apart and do not make the report fail.
+    """
     statements = [s for policy in policies for s in policy.statements]
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     observed: list[tuple[str, str]] = []
@@ -571,6 +610,7 @@ def audit_calls(
                 )
             )
     unused, platform = _unused_permissions(statements, observed)
+    covered = [(v, next(e for e in expected if e.covers(v))) for v in violations if any(e.covers(v) for e in expected)]
     return AuditReport(
         stack=stack,
         role=role,
@@ -578,9 +618,10 @@ def audit_calls(
         calls_seen=len(calls),
         since=since,
         kinds=kinds,
-        violations=violations,
+        violations=[v for v in violations if not any(e.covers(v) for e in expected)],
         unused=unused,
         platform=platform,
+        expected=covered,
     )
 
 
@@ -616,13 +657,15 @@ def _unused_permissions(
 # ---------------------------------------------------------------------------------------------- harness glue
 
 
-def audit_stack(stack: Stack, gateway: GatewayClient, since: int = 0) -> AuditReport:
+def audit_stack(
+    stack: Stack, gateway: GatewayClient, since: int = 0, expected: Sequence[ExpectedDenial] = ()
+) -> AuditReport:
     """Audit the calls the stack's function made since ``since`` against its role as deployed."""
     iam = stack.client("iam")
     role = stack.outputs.role_name
     policies = load_role_policies(iam, role)
     calls = gateway.calls(since)
-    return audit_calls(policies, calls, stack=stack.name, role=role, since=since)
+    return audit_calls(policies, calls, stack=stack.name, role=role, since=since, expected=expected)
 
 
 def write_report(report: AuditReport, state_dir: Path) -> list[Path]:
@@ -636,7 +679,9 @@ def write_report(report: AuditReport, state_dir: Path) -> list[Path]:
     return [json_path, text_path]
 
 
-def audit_session(config: HarnessConfig, session: StackSession) -> dict[str, Any] | None:
+def audit_session(
+    config: HarnessConfig, session: StackSession, expected: Sequence[ExpectedDenial] = ()
+) -> dict[str, Any] | None:
     """The session-end audit of one stack, as a JSON-able summary (None: nothing to audit).
 
     Runs only when the option is on, a stack was opened and its backend has a function gateway.
@@ -646,7 +691,7 @@ def audit_session(config: HarnessConfig, session: StackSession) -> dict[str, Any
         return None
     stack = session.stack
     try:
-        report = audit_stack(stack, GatewayClient(session.gateway_url), session.gateway_cursor)
+        report = audit_stack(stack, GatewayClient(session.gateway_url), session.gateway_cursor, expected)
         paths = write_report(report, config.path(config.state_dir))
     except Exception as error:  # any failure of the audit is reported, never lost
         return {"stack": stack.name, "ok": False, "error": f"{type(error).__name__}: {error}", "text": ""}

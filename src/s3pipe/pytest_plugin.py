@@ -18,6 +18,8 @@ printed in the terminal summary and a call outside the policy fails the run.
 Markers
     ``@pytest.mark.requires(Capability.X, ...)`` skip, with the reason, where the backend lacks X
     ``@pytest.mark.clean_stack``  purge queues and table before the test
+    ``@pytest.mark.iam_expected_denial(action, resource, reason=...)``  the test makes the function
+        attempt a call its role does not allow, on purpose: the IAM audit reports it as expected
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from s3pipe.config import OPTIONS, HarnessConfig, Option
 from s3pipe.errors import HarnessError
 from s3pipe.faults import GatewayClient
 from s3pipe.guard import check_deployment
-from s3pipe.iam_audit import audit_session, failed, summary_lines
+from s3pipe.iam_audit import ExpectedDenial, audit_session, failed, summary_lines
 from s3pipe.pipeline import Pipeline, StackObserver
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
@@ -77,6 +79,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(*capabilities): the test needs these backend capabilities (s3pipe.Capability)"
     )
     config.addinivalue_line("markers", "clean_stack: purge the stack's queues and table before this test")
+    config.addinivalue_line(
+        "markers",
+        "iam_expected_denial(action, resource, reason=''): the test makes the function attempt this call on "
+        "purpose although its role does not allow it (IAM wildcards); the IAM audit reports it, the run passes",
+    )
     config.addinivalue_line(
         "markers",
         "aws_semantics(*capabilities): the test asserts AWS behaviour; on a backend known to differ it runs "
@@ -181,7 +188,9 @@ def s3pipe_config(pytestconfig: pytest.Config) -> HarnessConfig:
 
 
 @pytest.fixture(scope="session")
-def s3pipe_session(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) -> Iterator[StackSession]:
+def s3pipe_session(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config, s3pipe_config: HarnessConfig
+) -> Iterator[StackSession]:
     """The session's stack lifecycle; one stack per xdist worker so workers never collide."""
     worker = _worker_id(pytestconfig)
     name = os.environ.get("S3PIPE_STACK_NAME") or ("pytest" if worker == "main" else f"pytest-{worker}")
@@ -190,7 +199,7 @@ def s3pipe_session(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) ->
         yield session
     finally:
         try:
-            _audit(pytestconfig, s3pipe_config, session)
+            _audit(pytestconfig, s3pipe_config, session, request.session)
         finally:
             session.close()
 
@@ -228,7 +237,9 @@ def pipeline(
 
 
 @pytest.fixture(scope="session")
-def s3pipe_stack_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) -> Iterator[Callable[..., Stack]]:
+def s3pipe_stack_factory(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config, s3pipe_config: HarnessConfig
+) -> Iterator[Callable[..., Stack]]:
     """Deploy more stacks with other settings, e.g. ``factory("chaos", extra_environment={...})``."""
     sessions: list[StackSession] = []
 
@@ -250,7 +261,7 @@ def s3pipe_stack_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessConf
     yield factory
     for session in reversed(sessions):
         try:
-            _audit(pytestconfig, s3pipe_config, session)
+            _audit(pytestconfig, s3pipe_config, session, request.session)
         finally:
             session.close()
 
@@ -266,9 +277,21 @@ def s3pipe_gateway(s3pipe_stack: Stack, s3pipe_session: StackSession) -> Gateway
 # ---------------------------------------------------------------------------------------------- IAM audit
 
 
-def _audit(config: pytest.Config, harness: HarnessConfig, session: StackSession) -> None:
+def _expected_denials(session: pytest.Session) -> list[ExpectedDenial]:
+    """What the session's tests declared with ``@pytest.mark.iam_expected_denial``."""
+    return [
+        ExpectedDenial(str(marker.args[0]), str(marker.args[1]), str(marker.kwargs.get("reason", "")), item.nodeid)
+        for item in session.items
+        for marker in item.iter_markers("iam_expected_denial")
+        if len(marker.args) >= 2
+    ]
+
+
+def _audit(
+    config: pytest.Config, harness: HarnessConfig, session: StackSession, pytest_session: pytest.Session
+) -> None:
     """Audit a stack before it closes; xdist workers hand the result to the controller."""
-    result = audit_session(harness, session)
+    result = audit_session(harness, session, _expected_denials(pytest_session))
     if result is None:
         return
     config.stash.setdefault(_AUDIT_KEY, []).append(result)

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
-from s3pipe.backends.embedded import probe_gateway
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
+from s3pipe.backends.embedded import function_gateway_environment, probe_gateway
 from s3pipe.backends.health import probe_health
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
+from s3pipe.errors import HarnessError
 from s3pipe.progress import Progress
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
@@ -36,6 +37,10 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+#: How long a handler-only code update may take to become active.
+CODE_SYNC_TIMEOUT = 60.0
 
 
 class AttachedBackend(Backend):
@@ -100,10 +105,19 @@ class StackSession:
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
-    def _settings(self, record: StackRecord | None) -> StackSettings:
-        """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack."""
+    def _settings(self, record: StackRecord | None, gateway_url: str | None = None) -> StackSettings:
+        """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack.
+
+        With a function gateway the function's ``AWS_ENDPOINT_URL`` points at it (a user-supplied
+        ``extra_environment`` wins on a collision); on a warm stack it is the recorded gateway, so the
+        settings hash does not change between sessions on the same emulator.
+        """
         prefix = str(record.outputs.get("name_prefix")) if record else StackSettings.unique_prefix(self.stack_name)
-        return StackSettings(name_prefix=prefix, **self.settings_overrides)
+        overrides = dict(self.settings_overrides)
+        if gateway_url:
+            user = dict(overrides.get("extra_environment") or {})
+            overrides["extra_environment"] = {**function_gateway_environment(gateway_url), **user}
+        return StackSettings(name_prefix=prefix, **overrides)
 
     def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
         if record is None:
@@ -140,9 +154,12 @@ class StackSession:
     # ------------------------------------------------------------------ open/close
     def open(self) -> Stack:
         started = time.monotonic()
+        if any(os.environ.get(name) for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")):
+            os.environ.update(loopback_no_proxy(os.environ))  # our boto3 clients talk to loopback emulators
+
         workspace = self.deployer.workspace(self.stack_name)
         record = StackRecord.load(workspace.record_path)
-        settings = self._settings(record)
+        settings = self._settings(record, record.gateway_url if record else None)
         if self.config.reuse and self.config.backend in {"embedded", "external"}:
             decision = self.evaluate_reuse(record, settings)
             if decision.reusable and record is not None and record.endpoint_url is not None:
@@ -151,16 +168,18 @@ class StackSession:
                 self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
         if record is not None and self.config.backend in {"embedded", "localstack"}:
             workspace.remove()  # its emulator is gone or foreign: the state describes nothing real
-            settings = self._settings(None)
+            record = None
         backend = create_backend(self.config, self.progress, port=self.port)
         self.backend = backend
         endpoint = backend.start()
         self.endpoint = endpoint
         self._started_backend = True
+        gateway_url: str | None = getattr(backend, "function_endpoint_url", None)
+        settings = self._settings(record, gateway_url)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
         self.stack = stack
-        return self._opened(stack, getattr(backend, "function_endpoint_url", None))
+        return self._opened(stack, gateway_url)
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
         """Remember the stack's gateway and where its journal stands now (the audit covers what follows)."""
@@ -189,36 +208,75 @@ class StackSession:
                 "  it has no function gateway (deployed by an older harness): no IAM audit, no fault injection; "
                 f"`s3pipe down --stack {self.stack_name}` replaces it on the next run",
             )
+        stack = Stack(
+            name=self.stack_name,
+            outputs=StackOutputs.from_terraform(record.outputs),
+            endpoint=endpoint,
+            backend=original.name,
+            capabilities=original.capabilities,
+            workdir=str(self.deployer.workspace(self.stack_name).workdir),
+        )
         if decision.lambda_only:
-            stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files, refresh=False)
-            stack.capabilities = original.capabilities
-        else:
-            stack = Stack(
-                name=self.stack_name,
-                outputs=StackOutputs.from_terraform(record.outputs),
-                endpoint=endpoint,
-                backend=original.name,
-                capabilities=original.capabilities,
-                workdir=str(self.deployer.workspace(self.stack_name).workdir),
-            )
-        stack.backend = original.name
+            self._sync_function_code(stack, record)
+        self._claim(record)
         self.progress.done("ready", time.monotonic() - started, f"warm stack {self.stack_name!r}")
         self.stack = stack
         return stack
+
+    def _sync_function_code(self, stack: Stack, record: StackRecord) -> None:
+        """Push a changed handler straight to the function: no Terraform run (cf. ``sam sync --code``).
+
+        Only the zip changed (module and settings hashes are equal), so the one resource to update is the
+        function's code. Terraform's state keeps the old ``source_code_hash``; its next apply re-uploads
+        the same code. Waits until Lambda reports the update successful.
+        """
+        started = time.monotonic()
+        workspace = self.deployer.workspace(self.stack_name)
+        artifact = self.deployer.build_artifact(workspace, self.extra_files)
+        function = stack.outputs.function_name
+        stack.lambda_.update_function_code(FunctionName=function, ZipFile=artifact.path.read_bytes())
+        deadline = time.monotonic() + CODE_SYNC_TIMEOUT
+        status = "InProgress"
+        while time.monotonic() < deadline:
+            status = stack.lambda_.get_function_configuration(FunctionName=function).get("LastUpdateStatus", "")
+            if status in {"Successful", "Failed"}:
+                break
+            time.sleep(0.05)
+        if status != "Successful":
+            raise HarnessError(
+                f"The function {function} did not take the new handler code",
+                tried=f"update_function_code on {stack.endpoint.url} and wait for LastUpdateStatus=Successful",
+                seen=f"LastUpdateStatus={status!r} after {time.monotonic() - started:.1f} s",
+                fix=f"read the emulator log, or replace the stack: `s3pipe down --stack {self.stack_name}`",
+            )
+        record.lambda_sha256 = artifact.sha256
+        record.code_synced_sha256 = artifact.sha256
+        record.save(workspace.record_path)
+        self.progress.done("code sync", time.monotonic() - started, f"{function} ({artifact.size} bytes)")
+
+    def _claim(self, record: StackRecord) -> None:
+        """Mark the warm stack as used by this session, so a concurrent session does not attach too."""
+        workspace = self.deployer.workspace(self.stack_name)
+        current = StackRecord.load(workspace.record_path) or record
+        current.owner_pid = os.getpid()
+        current.save(workspace.record_path)
+
+    def _release_claim(self) -> None:
+        workspace = self.deployer.workspace(self.stack_name)
+        record = StackRecord.load(workspace.record_path)
+        if record is not None and record.owner_pid in (os.getpid(), None):
+            record.owner_pid = None
+            record.save(workspace.record_path)
 
     def close(self, *, keep: bool | None = None) -> None:
         keep = self.config.keep if keep is None else keep
         backend, self.backend = self.backend, None
         if backend is None:
             return
-        if keep:
+        if keep or not self._started_backend:
             backend.detach()
-            workspace = self.deployer.workspace(self.stack_name)
-            record = StackRecord.load(workspace.record_path)
-            if record is not None:
-                record.owner_pid = None
-                record.save(workspace.record_path)
-            if self.stack is not None:
+            self._release_claim()
+            if self.stack is not None and keep:
                 self.progress.stage("keep", f"stack {self.stack_name!r} left running on {self.stack.endpoint.url}")
             return
         if self._started_backend:

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.requires(Capability.FUNCTION_ENDPOINT_OVERRIDE)
 
 #: Lines of a JSONL file that needs more than one 10 s invocation (so continuation messages).
 LARGE_LINES = 60_000
+#: What the handler calls in any run with good, bad and large objects.
+HANDLER_CALLS = {("s3", "GetObject"), ("dynamodb", "BatchWriteItem"), ("sqs", "SendMessage")}
 
 
 def jsonl(count: int) -> str:
@@ -85,19 +87,16 @@ def test_every_call_of_the_function_is_allowed_by_its_role(
 
     calls = [c for c in s3pipe_gateway.calls(mark) if pipeline.prefix in c.path or c.service != "s3"]
     kinds = {(c.service, c.action) for c in calls}
-    assert {
-        ("s3", "GetObject"),
-        ("dynamodb", "BatchWriteItem"),
-        ("sqs", "GetQueueUrl"),
-        ("sqs", "SendMessage"),
-    } <= kinds
+    assert kinds >= HANDLER_CALLS
+    # nothing else; GetQueueUrl only when the container had not looked the queue up yet (the handler caches it)
+    assert kinds <= {*HANDLER_CALLS, ("sqs", "GetQueueUrl"), ("dynamodb", "PutItem")}
     reads = [c for c in calls if c.action == "GetObject"]
     assert all(r.startswith(f"{outputs.bucket_arn}/{pipeline.prefix}") for c in reads for r in c.resources)
     # the bucket is versioned and the events name the version: IAM sees s3:GetObjectVersion
     assert {a for c in reads for a in c.iam_actions} == {"s3:GetObjectVersion"}
     sent_to = {r for c in calls if c.action == "SendMessage" for r in c.resources}
     assert sent_to == {outputs.queue_arn, outputs.dlq_arn}  # continuation + the bad file's DLQ entry
-    assert {r for c in calls if c.action == "GetQueueUrl" for r in c.resources} == {outputs.queue_arn}
+    assert {r for c in calls if c.action == "GetQueueUrl" for r in c.resources} <= {outputs.queue_arn}
     assert {r for c in calls if c.service == "dynamodb" for r in c.resources} == {outputs.table_arn}
 
     policies = load_role_policies(s3pipe_stack.client("iam"), outputs.role_name)
@@ -109,7 +108,9 @@ def test_every_call_of_the_function_is_allowed_by_its_role(
     assert allowed_by[("s3:GetObjectVersion", f"{outputs.bucket_arn}/*")] == ("ReadRawLogObjects",)
     assert allowed_by[("sqs:SendMessage", outputs.dlq_arn)] == ("SendPermanentFailuresToDlq",)
     assert allowed_by[("sqs:SendMessage", outputs.queue_arn)] == ("ContinueLargeObjects",)
-    assert allowed_by[("sqs:GetQueueUrl", outputs.queue_arn)] == ("ContinueLargeObjects",)
+    assert allowed_by.get(("sqs:GetQueueUrl", outputs.queue_arn), ("ContinueLargeObjects",)) == (
+        "ContinueLargeObjects",
+    )
     assert allowed_by[("dynamodb:BatchWriteItem", outputs.table_arn)] == ("WriteServerLogsTable",)
     platform = {(p.statement, p.action) for p in report.platform}
     assert {("ConsumeMainQueue", "sqs:ReceiveMessage"), ("WriteOwnLogGroup", "logs:PutLogEvents")} <= platform

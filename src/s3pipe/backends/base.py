@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar
 
 FAKE_ACCESS_KEY = "test"
 FAKE_SECRET_KEY = "test"  # noqa: S105 - the well-known fake credential every emulator accepts
+
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def loopback_no_proxy(environ: Mapping[str, str]) -> dict[str, str]:
+    """``NO_PROXY``/``no_proxy`` extended with the loopback hosts, so an HTTP(S)_PROXY never sees emulator traffic."""
+    current = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
+    hosts = [host for host in current.split(",") if host.strip()]
+    hosts += [host for host in _LOOPBACK_HOSTS if host not in hosts]
+    value = ",".join(hosts)
+    return {"NO_PROXY": value, "no_proxy": value}
 
 
 class Capability(enum.Enum):

@@ -21,8 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
-from s3pipe.backends.health import probe_health, wait_until_healthy
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
+from s3pipe.backends.health import DIRECT_OPENER, probe_health, wait_until_healthy
 from s3pipe.backends.ministack_env import ensure_ministack_python
 from s3pipe.errors import EmulatorError, tail
 from s3pipe.progress import Progress, silent
@@ -35,10 +35,10 @@ _SCRUBBED_PREFIXES = ("AWS_",)
 
 
 def function_gateway_environment(gateway_url: str) -> dict[str, str]:
-    """What a Lambda worker needs to send every AWS call through the gateway.
+    """The function's variables that send every AWS call it makes through the gateway.
 
-    It goes into the emulator's environment, not the function's: ``infra/`` refuses ``AWS_*`` keys
-    in ``extra_environment``. A loopback IP endpoint makes botocore address S3 path-style on its own.
+    MiniStack gives a worker the function's own ``AWS_ENDPOINT_URL`` before its default; a loopback
+    IP endpoint makes botocore address S3 path-style on its own (no ``S3_ADDRESSING_STYLE`` needed).
     """
     return {"AWS_ENDPOINT_URL": gateway_url}
 
@@ -49,15 +49,11 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def emulator_environment(
-    port: int, region: str, base: dict[str, str] | None = None, *, function_endpoint: str | None = None
-) -> dict[str, str]:
+def emulator_environment(port: int, region: str, base: dict[str, str] | None = None) -> dict[str, str]:
     """The emulator's environment: no real AWS settings at all, fake credentials, loopback only.
 
     The Lambda workers inherit this environment, so scrubbing it is what keeps a handler running
-    in the emulator from ever seeing the developer's real credentials. ``function_endpoint`` (the
-    function gateway) becomes the workers' ``AWS_ENDPOINT_URL``: MiniStack gives a worker the
-    function's own variable first, then its own environment's, then its own URL.
+    in the emulator from ever seeing the developer's real credentials.
     """
     env = {k: v for k, v in (base if base is not None else os.environ).items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
@@ -68,19 +64,20 @@ def emulator_environment(
             "AWS_DEFAULT_REGION": region,
             "AWS_ACCESS_KEY_ID": Credentials.fake().access_key_id,
             "AWS_SECRET_ACCESS_KEY": Credentials.fake().secret_access_key,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **loopback_no_proxy(env),
         }
     )
-    if function_endpoint:
-        env.update(function_gateway_environment(function_endpoint))
     return env
 
 
 def probe_gateway(url: str, timeout: float = 2.0) -> Health:
     """One GET of ``{url}/_s3pipe/health``."""
     try:
-        with urllib.request.urlopen(f"{url}/_s3pipe/health", timeout=timeout) as response:  # noqa: S310
+        with DIRECT_OPENER.open(f"{url}/_s3pipe/health", timeout=timeout) as response:
             payload = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as error:
         return Health(False, f"{type(error).__name__}: {error}")
@@ -156,7 +153,6 @@ class EmbeddedBackend(Backend):
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
         command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
         if self.gateway:
-            # the port must be known before MiniStack starts: its workers inherit the URL
             self.gateway_port = free_loopback_port()
             while self.gateway_port == self.port:
                 self.gateway_port = free_loopback_port()
@@ -169,7 +165,7 @@ class EmbeddedBackend(Backend):
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=emulator_environment(self.port, self.region, function_endpoint=self.function_endpoint_url),
+                env=emulator_environment(self.port, self.region),
                 cwd=self.log_dir,
                 start_new_session=True,
             )

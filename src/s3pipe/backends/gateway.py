@@ -861,6 +861,12 @@ class GatewayServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A function worker that goes away mid-connection (killed at its timeout) is not an error."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
     def upstream_connection(self, *, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's keep-alive connection to the emulator, and whether it was used before."""
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
@@ -969,7 +975,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if self.path.startswith(CONTROL_PREFIX):
             self._control()
             return
-        clock = time.monotonic()
+        self._clock = time.monotonic()
         headers = list(self.headers.items())
         lowered = {name.lower(): value for name, value in headers}
         body = self._read_body(lowered)
@@ -981,17 +987,18 @@ class GatewayHandler(BaseHTTPRequestHandler):
             default_account=self.server.account,
         )
         entry = journal_entry(call, self.command, self.path, lowered)
+        self._pending: dict[str, Any] | None = entry
         try:
             rule = self.server.faults.pick(call)
             if rule is not None:
                 entry["fault"] = rule.fault
             if rule is None or not self._inject(rule, call, headers, body, entry):
-                entry.update(self._forward(headers, body, {}))
+                self._forward(headers, body, {})
         except _ClientGone:
             entry["error"] = "the function closed the connection"
             self.close_connection = True
         except (OSError, http.client.HTTPException) as error:
-            entry.update(status=502, error=f"{type(error).__name__}: {error}")
+            entry["error"] = f"{type(error).__name__}: {error}"
             self.server.drop_upstream_connection()
             message = json.dumps({"message": f"s3pipe gateway: upstream {self.server.upstream} failed: {error}"})
             try:
@@ -999,8 +1006,20 @@ class GatewayHandler(BaseHTTPRequestHandler):
             except OSError:
                 self.close_connection = True
         finally:
-            entry["duration_ms"] = round((time.monotonic() - clock) * 1000, 3)
-            self.server.journal.append(entry)
+            self._commit()
+
+    def _commit(self, status: int | None = None, response_bytes: int | None = None) -> None:
+        """Journal the pending call (once). Called before the last bytes of the answer go out where
+        possible, so a call is in the journal by the time its caller has the answer."""
+        entry, self._pending = getattr(self, "_pending", None), None
+        if entry is None:
+            return
+        if status is not None:
+            entry["status"] = status
+        if response_bytes is not None:
+            entry["response_bytes"] = response_bytes
+        entry["duration_ms"] = round((time.monotonic() - self._clock) * 1000, 3)
+        self.server.journal.append(entry)
 
     def _inject(
         self,
@@ -1018,7 +1037,6 @@ class GatewayHandler(BaseHTTPRequestHandler):
             content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
             status, fault_headers, payload = fault_response(rule.fault, call, self.command, content_type)
             self._send_local(status, fault_headers, payload)
-            entry.update(status=status, response_bytes=len(payload))
             return True
         if rule.fault == "delay":
             entry["delay_ms"] = rule.delay_ms
@@ -1034,10 +1052,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if forward_body is None:
             payload = merge_unprocessed(b"", held)
             self._send_local(200, [("Content-Type", "application/x-amz-json-1.0")], payload)
-            entry.update(status=200, response_bytes=len(payload))
             return True
         resized = [(n, str(len(forward_body)) if n.lower() == "content-length" else v) for n, v in headers]
-        entry.update(self._forward(resized, forward_body, held))
+        self._forward(resized, forward_body, held)
         return True
 
     def _read_body(self, headers: Mapping[str, str]) -> bytes | Iterator[bytes]:
@@ -1112,30 +1129,38 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _forward(
         self, headers: Sequence[tuple[str, str]], body: bytes | Iterator[bytes], held: Mapping[str, list[Any]]
-    ) -> dict[str, Any]:
+    ) -> None:
         response = self._send_upstream(headers, body)
         status = response.status
+        if self._pending is not None:
+            self._pending["status"] = status
         if held and status == 200:
             payload = merge_unprocessed(response.read(), held)
             kept = [(n, v) for n, v in response.getheaders() if n.lower() not in ("content-length", "x-amz-crc32")]
             self._send_local(status, kept, payload, reason=response.reason)
-            return {"status": status, "response_bytes": len(payload)}
+            return
         no_body = self.command == "HEAD" or status in (204, 304) or 100 <= status < 200
+        length = response.getheader("content-length")
+        small = not response.chunked and length is not None and length.isdigit() and int(length) <= CHUNK
+        payload = response.read() if no_body or small else b""  # small answers: journalled before they go out
         self.send_response_only(status, response.reason)
         for name, value in response.getheaders():
             if name.lower() not in _HOP_BY_HOP:
                 self.send_header(name, value)
         if not no_body and response.chunked:
             self.send_header("Transfer-Encoding", "chunked")
-        elif not no_body and response.getheader("content-length") is None:
+        elif not no_body and length is None:
             self.send_header("Connection", "close")  # a close-delimited body
-        self.end_headers()
-        sent = 0 if no_body else self._relay_response(response)
-        if no_body:
-            response.read()
+        if no_body or small:
+            self._commit(status, len(payload))
+            self.end_headers()
+            if payload and not no_body:
+                self.wfile.write(payload)
+        else:
+            self.end_headers()
+            self._commit(status, self._relay_response(response))
         if response.will_close:
             self.server.drop_upstream_connection()
-        return {"status": status, "response_bytes": sent}
 
     def _relay_response(self, response: http.client.HTTPResponse) -> int:
         """Pipe the upstream body to the function in chunks (re-chunked when the upstream chunked it)."""
@@ -1160,6 +1185,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        self._commit(status, len(body))
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)

@@ -13,7 +13,7 @@ from s3pipe.backends.base import Health
 from s3pipe.errors import EmulatorError
 
 #: Emulators listen on loopback: never send their health checks through an HTTP(S)_PROXY.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+DIRECT_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 #: Services the reference stack needs; each must report "available" or "running".
 REQUIRED_SERVICES: tuple[str, ...] = ("s3", "sqs", "lambda", "dynamodb", "iam", "sts", "logs")
@@ -23,7 +23,7 @@ _READY_STATES = {"available", "running"}
 def probe_health(url: str, services: Sequence[str] = REQUIRED_SERVICES, timeout: float = 2.0) -> Health:
     """One GET of ``{url}/_localstack/health``; healthy when every required service is ready."""
     try:
-        with _DIRECT.open(f"{url}/_localstack/health", timeout=timeout) as response:
+        with DIRECT_OPENER.open(f"{url}/_localstack/health", timeout=timeout) as response:
             payload = json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as error:
         return Health(False, f"{type(error).__name__}: {error}")

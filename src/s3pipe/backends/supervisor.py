@@ -79,8 +79,14 @@ def main(argv: list[str]) -> int:
     if watch_stdin:
 
         def watch() -> None:
-            for line in sys.stdin.buffer:
-                if line.strip() == b"detach":
+            # Raw reads of fd 0: a daemon thread blocked inside sys.stdin's buffered reader holds its lock
+            # and makes interpreter shutdown abort when a command exits on its own.
+            pending = b""
+            while chunk := os.read(0, 4096):
+                pending += chunk
+                lines = pending.split(b"\n")
+                pending = lines.pop()
+                if any(line.strip() == b"detach" for line in lines):
                     return  # the harness hands the emulator over to a later session (warm reuse)
             stop()
 

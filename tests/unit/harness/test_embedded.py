@@ -27,9 +27,21 @@ CALLER = {
 def test_every_aws_variable_of_the_caller_is_scrubbed() -> None:
     env = emulator_environment(4566, "ap-northeast-1", base=dict(CALLER))
     aws = {name: value for name, value in env.items() if name.startswith("AWS_")}
-    assert aws == {"AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    assert aws == {
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": os.devnull,  # ~/.aws is masked for the Lambda workers too
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
     for secret in ("AKIAREALKEY", "real-secret", "real-token", "prod-admin", "https://real.example.com"):
         assert secret not in env.values()
+
+
+def test_loopback_never_goes_through_a_proxy() -> None:
+    env = emulator_environment(4566, "ap-northeast-1", base={"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "corp"})
+    assert env["NO_PROXY"].split(",") == ["corp", "127.0.0.1", "localhost", "::1"]
+    assert env["no_proxy"] == env["NO_PROXY"]
 
 
 def test_emulator_binds_to_loopback_on_the_given_port() -> None:

@@ -3,10 +3,13 @@ and the proxy end to end against a tiny local upstream. No emulator, no network 
 
 from __future__ import annotations
 
+import functools
 import http.client
 import http.server
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +24,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from s3pipe.backends.embedded import SUPERVISOR, function_gateway_environment, probe_gateway
 from s3pipe.backends.gateway import (
     Classified,
     FaultEngine,
@@ -36,6 +40,10 @@ from s3pipe.backends.gateway import (
     sqs_queue_arn,
     virtual_host_bucket,
 )
+from s3pipe.backends.supervisor import split_commands
+from s3pipe.config import HarnessConfig
+from s3pipe.progress import Progress
+from s3pipe.session import StackSession
 
 REGION = "ap-northeast-1"
 ACCOUNT = "000000000000"
@@ -50,9 +58,14 @@ class _Captured(Exception):
         self.request = request
 
 
+@functools.cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()  # one session: loading the service models once is what takes time
+
+
 def botocore_client(service: str, endpoint: str | None = "http://127.0.0.1:4566", **config: Any) -> Any:
     config.setdefault("retries", {"total_max_attempts": 1})
-    return botocore.session.get_session().create_client(
+    return _session().create_client(
         service,
         region_name=REGION,
         endpoint_url=endpoint,
@@ -842,9 +855,6 @@ def test_calls_since_a_mark(upstream: Upstream, gateway: GatewayServer) -> None:
 
 
 def test_the_gateway_script_runs_standalone(upstream: Upstream, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     from s3pipe.backends import gateway as module
 
     port_file = tmp_path / "port"
@@ -874,3 +884,48 @@ def test_the_gateway_script_runs_standalone(upstream: Upstream, tmp_path: Path) 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+
+
+def test_the_gateway_answers_the_health_probe_of_the_backend(gateway: GatewayServer) -> None:
+    assert probe_gateway(gateway.url).healthy
+    assert not probe_gateway("http://127.0.0.1:9", timeout=1).healthy
+
+
+def test_the_function_gets_the_gateway_as_its_endpoint_and_user_variables_win(tmp_path: Path) -> None:
+    config = HarnessConfig(root=tmp_path)
+    gateway_url = "http://127.0.0.1:40001"
+    assert function_gateway_environment(gateway_url) == {"AWS_ENDPOINT_URL": gateway_url}
+
+    plain = StackSession(config, Progress(), "dev")._settings(None, gateway_url)
+    assert plain.extra_environment == {"AWS_ENDPOINT_URL": gateway_url}
+    user = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5555", "CHAOS": "1"}
+    custom = StackSession(config, Progress(), "dev", {"extra_environment": user})._settings(None, gateway_url)
+    assert custom.extra_environment == user
+    assert StackSession(config, Progress(), "dev")._settings(None).extra_environment == {}
+
+
+def test_the_supervisor_runs_the_gateway_in_the_emulators_group_and_ends_both(tmp_path: Path) -> None:
+    marker = tmp_path / "helper-started"
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SUPERVISOR),
+            "--",
+            "sleep",
+            "30",
+            "--",
+            sys.executable,
+            "-c",
+            f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(0.3); raise SystemExit(3)",
+        ],
+        timeout=20,
+        check=False,
+    )
+    assert marker.exists()
+    assert done.returncode == 3  # the command that ended first, and it ended the emulator with it
+    assert time.monotonic() - started < 10
+    assert split_commands(["--watch-stdin", "--", "a", "1", "--", "b", "--", "--"]) == [["a", "1"], ["b"]]

@@ -384,23 +384,48 @@ def test_open_reuses_an_unchanged_warm_stack_without_deploying(
     assert any("warm stack 'dev'" in line and "unchanged" in line for line in progress_lines)
 
 
+class FakeLambda:
+    """Records code updates; reports the update in progress once, then successful."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, int]] = []
+        self.polls = 0
+
+    def update_function_code(self, *, FunctionName: str, ZipFile: bytes) -> dict[str, Any]:  # noqa: N803
+        self.updates.append((FunctionName, len(ZipFile)))
+        return {}
+
+    def get_function_configuration(self, *, FunctionName: str) -> dict[str, Any]:  # noqa: N803
+        self.polls += 1
+        return {"LastUpdateStatus": "InProgress" if self.polls == 1 else "Successful"}
+
+
 @pytest.mark.usefixtures("alive", "probes")
-def test_open_with_a_changed_handler_applies_without_refresh_on_the_warm_stack(
+def test_open_with_a_changed_handler_syncs_the_code_without_terraform(
     external_config: HarnessConfig,
     progress_lines: list[str],
     fake_backends: list[FakeBackend],
     deploys: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    fake = FakeLambda()
+    monkeypatch.setattr(Stack, "lambda_", property(lambda _self: fake))
     save(external_config, current_record(external_config))
     (external_config.path(external_config.lambda_dir) / "log_ingest" / "handler.py").write_text(
         "def handler(e, c):\n    return 2\n"
     )
-    make_session(external_config, progress_lines).open()
-    [call] = deploys
-    assert call["refresh"] is False
-    assert isinstance(call["backend"], AttachedBackend)
-    assert call["settings"].name_prefix == "s3p-dev-abc123"  # the warm stack keeps its prefix
+
+    stack = make_session(external_config, progress_lines).open()
+
+    assert deploys == []  # no terraform run
+    assert [name for name, _size in fake.updates] == [stack.outputs.function_name]
+    assert fake.polls == 2  # waited for LastUpdateStatus=Successful
+    assert stack.outputs.name_prefix == "s3p-dev-abc123"  # the warm stack keeps its prefix
     assert all("start" not in backend.calls for backend in fake_backends)
+    record = record_on_disk(external_config)
+    assert record is not None
+    assert record.code_synced_sha256 == record.lambda_sha256
+    assert any("code sync" in line for line in progress_lines)
 
 
 @pytest.mark.usefixtures("probes")
@@ -505,15 +530,6 @@ def test_close_destroys_real_resources_before_stopping(
     assert record_on_disk(config) is not None  # real resources: the record is not forgotten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: _attach does not record this session as the stack's owner (owner_pid stays None), so a second "
-        "concurrent session also attaches to the same warm stack and both drain/delete the same DLQ. "
-        "Fix: in StackSession._attach, set record.owner_pid = os.getpid() and save the record "
-        "(close(keep=True) already clears it)"
-    ),
-)
 @pytest.mark.usefixtures("probes", "deploys", "fake_backends")
 def test_a_stack_attached_by_a_live_session_is_not_reused_by_another(
     external_config: HarnessConfig, progress_lines: list[str], alive: set[int], monkeypatch: pytest.MonkeyPatch

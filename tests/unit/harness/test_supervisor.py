@@ -186,26 +186,7 @@ def test_detach_then_eof_leaves_the_emulator_running(runs: list[Run], tmp_path: 
     wait_until(run.family_gone, "the grandchild to be reaped after the child ended")
 
 
-@pytest.mark.parametrize(
-    "watch_stdin",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "bug: with --watch-stdin, when the child exits on its own the supervisor dies with SIGABRT "
-                    "(exit -6, 'Fatal Python error: _enter_buffered_busy ... <stdin> at interpreter shutdown') "
-                    "after ~1 s instead of exiting with the child's code: the daemon watcher thread holds the "
-                    "sys.stdin.buffer lock. EmbeddedBackend then reports 'exit code -6' for a crashed MiniStack. "
-                    "Fix: read fd 0 with os.read() in the watcher (no buffered lock), or end main with "
-                    "os._exit(code) after flushing stdout/stderr"
-                ),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("watch_stdin", [False, True])
 def test_supervisor_exits_with_the_childs_exit_code(runs: list[Run], tmp_path: Path, watch_stdin: bool) -> None:
     run = start(runs, tmp_path, watch_stdin=watch_stdin, command=[sys.executable, "-c", "raise SystemExit(7)"])
     assert run.process.wait(timeout=DEADLINE) == 7
