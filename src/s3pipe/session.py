@@ -9,7 +9,9 @@ with a line saying why.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -167,7 +169,8 @@ class StackSession:
             if record is not None:
                 self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
         if record is not None and self.config.backend in {"embedded", "localstack"}:
-            workspace.remove()  # its emulator is gone or foreign: the state describes nothing real
+            self._retire(record)
+            workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
             record = None
         backend = create_backend(self.config, self.progress, port=self.port)
         self.backend = backend
@@ -181,9 +184,27 @@ class StackSession:
         self.stack = stack
         return self._opened(stack, gateway_url)
 
+    def _retire(self, record: StackRecord) -> None:
+        """Stop the emulator of a stack being replaced (a kept stack left detached would run on forever).
+
+        A stack that another live session is using is never touched: that is an error to resolve.
+        """
+        if record.owner_pid and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+            raise HarnessError(
+                f"Stack {self.stack_name!r} is in use by another live session",
+                tried=f"reuse or replace the stack recorded in {self.deployer.workspace(self.stack_name).record_path}",
+                seen=f"owner pid {record.owner_pid} is running",
+                fix="wait for that run to end, or give this run its own stack: S3PIPE_STACK_NAME=<name>",
+            )
+        if record.emulator_pid and pid_alive(record.emulator_pid):
+            self.progress.stage("reuse", f"stopping the replaced stack's emulator (pid {record.emulator_pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.emulator_pid, signal.SIGTERM)  # its supervisor reaps the whole group
+
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
         """Remember the stack's gateway and where its journal stands now (the audit covers what follows)."""
         self.gateway_url = gateway_url
+        stack.gateway_url = gateway_url
         if gateway_url:
             from s3pipe.faults import GatewayClient, GatewayError
 

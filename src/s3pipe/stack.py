@@ -97,6 +97,8 @@ class Stack:
     capabilities: frozenset[Capability]
     workdir: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: The function gateway (embedded backend): recorded calls and fault injection, see s3pipe.faults.
+    gateway_url: str | None = None
 
     @cached_property
     def session(self) -> boto3.Session:
