@@ -16,7 +16,7 @@ from typing import Any
 from s3pipe.config import HarnessConfig
 from s3pipe.errors import SettleTimeout
 from s3pipe.guard import check_deployment
-from s3pipe.pipeline import Pipeline, StackObserver, Upload, plain_item
+from s3pipe.pipeline import Pipeline, StackObserver, Upload
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 
@@ -45,17 +45,6 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(out)
-
-
-def _scan(pipeline: Pipeline) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": pipeline.stack.outputs.table_name}
-    while True:
-        page = pipeline.stack.dynamodb.scan(**kwargs)
-        items += [plain_item(item) for item in page.get("Items", [])]
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda item: (str(item["PK"]), str(item["SK"])))
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _attributes(item: dict[str, Any]) -> str:
@@ -105,7 +94,7 @@ def run_demo(config: HarnessConfig, progress: Progress, samples: Path) -> int:
         settled = time.monotonic() - started
         print(f"\n{len(uploads)} objects uploaded and settled in {settled:.2f} s\n")
 
-        items = _scan(pipeline)
+        items = sorted(pipeline.scan(), key=lambda item: (str(item["PK"]), str(item["SK"])))
         data = [item for item in items if not str(item["PK"]).startswith("REJECT#")]
         rejected = [item for item in items if str(item["PK"]).startswith("REJECT#")]
         print(f"DynamoDB items ({len(data)}):")

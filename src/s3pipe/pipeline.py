@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -259,20 +259,31 @@ class Pipeline:
             what=f"one of {sorted(events)} for message {message_id}",
         )
 
-    def query(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.stack.outputs.table_name,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ConsistentRead": True,
-        }
+    def _pages(self, operation: str, **kwargs: Any) -> Iterator[list[dict[str, AttributeValueTypeDef]]]:
+        """Every page of a consistent Query or Scan of the stack's table (wire-format items)."""
+        request: dict[str, Any] = {"TableName": self.stack.outputs.table_name, "ConsistentRead": True, **kwargs}
+        call = getattr(self.stack.dynamodb, operation)
         while True:
-            response = self.stack.dynamodb.query(**kwargs)
-            items.extend(plain_item(item) for item in response.get("Items", []))
+            response = call(**request)
+            yield response.get("Items", [])
             if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def query(self, pk: str) -> list[dict[str, Any]]:
+        """Every item under partition key ``pk``, ordered by SK."""
+        pages = self._pages("query", KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": pk}})
+        return [plain_item(item) for page in pages for item in page]
+
+    def scan(self, source_prefix: str | None = None) -> list[dict[str, Any]]:
+        """Every item of the table, or only the generated items whose source key starts with ``source_prefix``."""
+        kwargs: dict[str, Any] = {}
+        if source_prefix is not None:
+            kwargs = {
+                "FilterExpression": "begins_with(src_key, :p)",
+                "ExpressionAttributeValues": {":p": {"S": source_prefix}},
+            }
+        return [plain_item(item) for page in self._pages("scan", **kwargs) for item in page]
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         response = self.stack.dynamodb.get_item(
@@ -287,16 +298,10 @@ class Pipeline:
         for url in (self.stack.outputs.queue_url, self.stack.outputs.dlq_url):
             self.stack.sqs.purge_queue(QueueUrl=url)
         table = self.stack.outputs.table_name
-        kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "PK, SK"}
-        while True:
-            page = self.stack.dynamodb.scan(**kwargs)
-            keys = list(page.get("Items", []))
+        for keys in self._pages("scan", ProjectionExpression="PK, SK"):
             for start in range(0, len(keys), 25):
                 requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
                 self.stack.dynamodb.batch_write_item(RequestItems={table: requests})  # type: ignore[dict-item]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         self.observer.refresh()
 
     # ------------------------------------------------------------------ traces

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from s3pipe.pipeline import Pipeline, Upload, plain_item
+from s3pipe.pipeline import Pipeline, Upload
 
 
 @dataclass
@@ -43,20 +43,8 @@ class Accounting:
 
 
 def scan_prefix(pipeline: Pipeline, prefix: str) -> list[dict[str, Any]]:
-    """Every generated item whose source key starts with ``prefix`` (a consistent scan)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": pipeline.stack.outputs.table_name,
-        "FilterExpression": "begins_with(src_key, :p)",
-        "ExpressionAttributeValues": {":p": {"S": prefix}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = pipeline.stack.dynamodb.scan(**kwargs)
-        items += [plain_item(item) for item in page.get("Items", [])]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Every generated item whose source key starts with ``prefix``."""
+    return pipeline.scan(source_prefix=prefix)
 
 
 def account(pipeline: Pipeline, ledger: Ledger, items: Sequence[Mapping[str, Any]]) -> Accounting:

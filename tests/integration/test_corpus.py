@@ -12,23 +12,19 @@ process (tests/corpus/generate.py).
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import mapping_paused
 
+from corpus import generate as corpus  # tests/ is on pytest's pythonpath
 from s3pipe.observe import DlqEntry, LogLine
 from s3pipe.pipeline import Pipeline, StackObserver, Upload, poll_until, rejection_pk, source_pk
 from s3pipe.stack import Stack
 
-CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus"
 #: Messages per paused batch: the stack's event source mapping batch size (s3pipe.deploy default).
 BATCH_MESSAGES = 10
 GOOD_PER_BATCH = 2
@@ -37,19 +33,6 @@ HEAVY = frozenset({"ten_mb_line", "line_at_max_length", "line_over_max_length"})
 TIMEOUT = 60.0
 
 
-def _load_corpus() -> ModuleType:
-    name = "s3pipe_corpus"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CORPUS_DIR / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-corpus = _load_corpus()
 CASES = corpus.load_cases()
 GOOD = corpus.file_bytes("good.jsonl")
 GOOD_ITEMS = ["REC#0000000001", "REC#0000000002", "REC#0000000003"]

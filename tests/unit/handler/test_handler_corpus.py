@@ -7,15 +7,12 @@ outcome depends on S3 itself (a deleted version, a missing bucket) the fake answ
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from corpus import generate as corpus  # tests/ is on pytest's pythonpath
 from log_ingest import logs
 from log_ingest.handler import handle
 from log_ingest.items import item_to_plain
@@ -23,7 +20,7 @@ from log_ingest.items import item_to_plain
 from .fakes import FakeS3, World, client_error, make_world
 from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
+CORPUS_DIR = corpus.CORPUS_DIR
 BUCKET = "corpus-bucket"
 PREFIX = "t/corpus-unit/"
 VERSION = "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"
@@ -31,19 +28,6 @@ VERSION = "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"
 logs.configure("INFO")
 
 
-def _load_corpus() -> ModuleType:
-    name = "s3pipe_corpus"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CORPUS_DIR / "generate.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-corpus = _load_corpus()
 CASES = corpus.load_cases()
 
 

@@ -82,7 +82,7 @@ class HealthServer:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
 
     def answer(self, edition: str, version: str, *, ready: bool = True) -> None:
@@ -94,6 +94,7 @@ class HealthServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -2,64 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from s3pipe.backends.health import REQUIRED_SERVICES, probe_health, wait_until_healthy
 from s3pipe.errors import EmulatorError
-
-
-class HealthServer:
-    """Like conftest's ``health_server``, but it shuts down at once (a short serve_forever poll interval)."""
-
-    def __init__(self) -> None:
-        self.payload: Any = {}
-        self.status = 200
-        self.requests = 0
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                body = json.dumps(server.payload).encode()
-                self.send_response(server.status if self.path == "/_localstack/health" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                del format, args
-
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self._thread.start()
-
-    def answer(self, edition: str, version: str, *, ready: bool = True) -> None:
-        services = ("s3", "sqs", "lambda", "dynamodb", "iam", "sts", "logs", "kinesis")
-        state = "available" if ready else "initializing"
-        self.payload = {"edition": edition, "version": version, "services": dict.fromkeys(services, state)}
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def health_server() -> Iterator[HealthServer]:
-    server = HealthServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(autouse=True)
