@@ -172,6 +172,8 @@ class StackSession:
             self._retire(record)
             workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
             record = None
+        if self.config.backend in {"embedded", "localstack"}:
+            workspace.forget_state()  # a new emulator starts empty: state left by an earlier run is stale
         backend = create_backend(self.config, self.progress, port=self.port)
         self.backend = backend
         endpoint = backend.start()
@@ -308,4 +310,6 @@ class StackSession:
             finally:
                 backend.stop()
                 if backend.is_emulator:
-                    self.deployer.workspace(self.stack_name).record_path.unlink(missing_ok=True)
+                    workspace = self.deployer.workspace(self.stack_name)
+                    workspace.record_path.unlink(missing_ok=True)
+                    workspace.forget_state()

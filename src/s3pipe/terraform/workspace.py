@@ -187,5 +187,14 @@ class StackWorkspace:
         path.write_text(json.dumps(dict(variables), indent=2, sort_keys=True) + "\n")
         return path
 
+    def forget_state(self) -> None:
+        """Drop the state of resources that died with their emulator; keep ``work/`` (its init stays valid).
+
+        Applying stale state against a new emulator makes the provider refresh, and wait for, resources
+        that do not exist there: tens of seconds lost on every cold session.
+        """
+        for path in (self.state_path, self.state_path.with_name(self.state_path.name + ".backup")):
+            path.unlink(missing_ok=True)
+
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

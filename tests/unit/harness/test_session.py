@@ -177,8 +177,10 @@ def deploys(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         *,
         refresh: bool = True,
     ) -> Stack:
-        calls.append({"backend": backend, "settings": settings, "refresh": refresh})
         workspace = self.workspace(stack_name)
+        calls.append(
+            {"backend": backend, "settings": settings, "refresh": refresh, "stale_state": workspace.state_path.exists()}
+        )
         workspace.root.mkdir(parents=True, exist_ok=True)
         result = outputs(settings.name_prefix)
         current_record(self.config, settings, owner_pid=os.getpid(), outputs_=result).save(workspace.record_path)
@@ -365,6 +367,35 @@ def test_open_without_record_starts_a_backend_and_deploys(
     assert not any("not reusing" in line for line in progress_lines)
 
 
+def leave_state(config: HarnessConfig) -> Path:
+    """What an earlier run leaves: state, its backup and an initialised working copy, but no record."""
+    workspace = Deployer(config, Progress()).workspace("dev")
+    (workspace.workdir / ".terraform").mkdir(parents=True)
+    workspace.state_path.write_text('{"resources": ["from an emulator that is gone"]}')
+    workspace.state_path.with_name("terraform.tfstate.backup").write_text("{}")
+    return workspace.root
+
+
+@pytest.mark.usefixtures("fake_backends")
+def test_a_new_emulator_is_never_applied_with_state_left_by_an_earlier_run(
+    config: HarnessConfig, progress_lines: list[str], deploys: list[dict[str, Any]]
+) -> None:
+    root = leave_state(config)
+    make_session(config, progress_lines).open()
+    assert [call["stale_state"] for call in deploys] == [False]
+    assert not (root / "terraform.tfstate.backup").exists()
+    assert (root / "work" / ".terraform").is_dir()  # `terraform init` stays valid: no repeated init
+
+
+@pytest.mark.usefixtures("fake_backends")
+def test_an_external_endpoint_keeps_its_state(
+    external_config: HarnessConfig, progress_lines: list[str], deploys: list[dict[str, Any]]
+) -> None:
+    leave_state(external_config)
+    make_session(external_config, progress_lines).open()
+    assert [call["stale_state"] for call in deploys] == [True]  # its resources outlive this session
+
+
 @pytest.mark.usefixtures("alive", "probes")
 def test_open_reuses_an_unchanged_warm_stack_without_deploying(
     external_config: HarnessConfig,
@@ -458,9 +489,12 @@ def test_close_without_keep_stops_the_backend_it_started_and_forgets_the_record(
 ) -> None:
     session = make_session(config, progress_lines)
     session.open()
+    state = Deployer(config, Progress()).workspace("dev").state_path
+    state.write_text("{}")  # what the apply left
     session.close(keep=False)
     assert fake_backends[-1].calls == ["start", "stop"]
     assert record_on_disk(config) is None
+    assert not state.exists()  # its resources died with the emulator
     assert session.backend is None
     session.close(keep=False)  # idempotent
     assert fake_backends[-1].calls == ["start", "stop"]
