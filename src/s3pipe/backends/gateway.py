@@ -949,27 +949,6 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the journal is the record."""
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
     # ------------------------------------------------------------------ request side
     def _dispatch(self) -> None:
         if self.path.startswith(CONTROL_PREFIX):
@@ -1007,6 +986,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
         finally:
             self._commit()
+
+    # every HTTP method takes the same path (names fixed by BaseHTTPRequestHandler)
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
 
     def _commit(self, status: int | None = None, response_bytes: int | None = None) -> None:
         """Journal the pending call (once). Called before the last bytes of the answer go out where
