@@ -17,7 +17,6 @@ Prints a readable table, then ONE JSON object (the last line of stdout), and sav
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -28,18 +27,18 @@ import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from s3pipe.backends.embedded import EmbeddedBackend
+from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
 from s3pipe.guard import check_deployment
+from s3pipe.lambda_zip import zip_bytes
 from s3pipe.pipeline import Pipeline, StackObserver, poll_until, source_pk
 from s3pipe.progress import Progress, silent
-from s3pipe.session import StackSession
+from s3pipe.session import StackSession, stop_stack
 from s3pipe.stack import Stack
 
 LATENCY_UPLOADS = 100
@@ -142,14 +141,7 @@ class Bench:
     def ready_s(self) -> None:
         values = []
         for _ in range(max(3, self.runs)):
-            backend = EmbeddedBackend(
-                region=self.config.region,
-                log_dir=self.config.path(self.config.state_dir) / "logs",
-                cache_dir=self.config.cache_dir,
-                spec=self.config.ministack_spec,
-                python=self.config.ministack_python,
-                progress=silent(),
-            )
+            backend = create_backend(self.config.with_overrides(backend="embedded"), silent())
             started = time.monotonic()
             backend.start()
             values.append(time.monotonic() - started)
@@ -204,13 +196,8 @@ class Bench:
                 started = time.perf_counter()
                 stack.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=b'{"n": %d}\n' % n)
 
-                def visible(pk: str = pk) -> bool | None:
-                    item = stack.dynamodb.get_item(
-                        TableName=stack.outputs.table_name,
-                        Key={"PK": {"S": pk}, "SK": {"S": "REC#0000000001"}},
-                        ConsistentRead=True,
-                    ).get("Item")
-                    return True if item else None
+                def visible(pk: str = pk) -> dict[str, Any] | None:
+                    return pipeline.get_item(pk, "REC#0000000001")
 
                 poll_until(visible, timeout=30, describe=lambda: "item never appeared", what="item", interval=0.002)
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -243,7 +230,7 @@ class Bench:
             Runtime="python3.12",
             Role=stack.outputs.role_arn,
             Handler="seed_handler.lambda_handler",
-            Code={"ZipFile": _zip({"seed_handler.py": SEED_STYLE_SOURCE})},
+            Code={"ZipFile": zip_bytes({"seed_handler.py": SEED_STYLE_SOURCE.encode()})},
             Timeout=900,
             MemorySize=512,
             Environment={"Variables": {"TABLE_NAME": stack.outputs.table_name}},
@@ -270,14 +257,6 @@ class Bench:
             self.record("seed_style_ratio", ratios, digits=2)
         finally:
             stack.lambda_.delete_function(FunctionName=name)
-
-
-def _zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, source in files.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), source)
-    return buffer.getvalue()
 
 
 def _sqs_event(stack: Stack, key: str) -> dict[str, Any]:
@@ -349,8 +328,6 @@ def run_bench(config: HarnessConfig, progress: Progress, quick: bool = False) ->
         bench.throughput(stack)
         bench.seed_style_ratio(stack)
     finally:
-        from s3pipe.cli import stop_stack
-
         stop_stack(config, name)
     bench.peak_rss_mb_1gb()
     result = {

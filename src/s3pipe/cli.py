@@ -16,7 +16,7 @@ from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
 from s3pipe.progress import Progress
-from s3pipe.session import StackSession, pid_alive
+from s3pipe.session import UP_PID_FILE, StackSession, pid_alive, stop_stack
 from s3pipe.stack import Stack
 
 DEV_STACK = "dev"
@@ -106,26 +106,7 @@ def _lend(session: StackSession) -> None:
     if record is not None:
         record.owner_pid = None
         record.save(workspace.record_path)
-    (workspace.root / "up.pid").write_text(str(os.getpid()))
-
-
-def stop_stack(config: HarnessConfig, stack: str) -> bool:
-    """Stop a stack's `s3pipe up` process and emulator; forget its record. True if something was running."""
-    workspace_root = config.path(config.state_dir) / "stacks" / stack
-    record = StackRecord.load(workspace_root / "stack.json")
-    up_pid_file = workspace_root / "up.pid"
-    stopped = False
-    if up_pid_file.exists():
-        pid = int(up_pid_file.read_text().strip() or 0)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            stopped = True
-        up_pid_file.unlink(missing_ok=True)
-    if record is not None and record.emulator_pid and pid_alive(record.emulator_pid):
-        os.kill(record.emulator_pid, signal.SIGTERM)  # the supervisor reaps the emulator and its workers
-        stopped = True
-    (workspace_root / "stack.json").unlink(missing_ok=True)
-    return stopped
+    (workspace.root / UP_PID_FILE).write_text(str(os.getpid()))
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -183,10 +183,8 @@ class Deployer:
         endpoint: Endpoint,
         settings: StackSettings,
         extra_files: Mapping[str, bytes] | None = None,
-        *,
-        refresh: bool = True,
     ) -> Stack:
-        """Apply the module; ``refresh=False`` skips reading every resource back (handler-only redeploys)."""
+        """Apply the module to the backend's endpoint and record the stack."""
         workspace = self.workspace(stack_name)
         infra_dir = self.config.path(self.config.infra_dir)
         infra_hash = workspace.sync(infra_dir)
@@ -213,7 +211,7 @@ class Deployer:
                 self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
 
         with self.progress.timed("apply"):
-            terraform.apply(on_resource=report, refresh=refresh)
+            terraform.apply(on_resource=report)
         outputs = StackOutputs.from_terraform(terraform.outputs())
 
         record = StackRecord(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from s3pipe.backends.gateway import FAULT_KINDS
+from s3pipe.backends.health import DIRECT_OPENER
 from s3pipe.errors import HarnessError
 
 FaultKind = Literal["throttle", "server_error", "unprocessed", "delay"]
@@ -182,7 +183,7 @@ class GatewayClient:
         )
         label = f"{method} /_s3pipe/{route}"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with DIRECT_OPENER.open(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             raise GatewayError.refused(self.url, label, error.code, error.read().decode("utf-8", "replace")) from None

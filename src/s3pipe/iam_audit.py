@@ -687,11 +687,11 @@ def audit_session(
     Runs only when the option is on, a stack was opened and its backend has a function gateway.
     Failures of the audit itself are reported (and fail the run) rather than raised.
     """
-    if not config.iam_audit or session.stack is None or not session.gateway_url:
-        return None
     stack = session.stack
+    if not config.iam_audit or stack is None or not stack.gateway_url:
+        return None
     try:
-        report = audit_stack(stack, GatewayClient(session.gateway_url), session.gateway_cursor, expected)
+        report = audit_stack(stack, GatewayClient(stack.gateway_url), session.gateway_cursor, expected)
         paths = write_report(report, config.path(config.state_dir))
     except Exception as error:  # any failure of the audit is reported, never lost
         return {"stack": stack.name, "ok": False, "error": f"{type(error).__name__}: {error}", "text": ""}

@@ -166,7 +166,7 @@ class Pipeline:
         needed = 1 if by_version else upload.ordinal
         if len(terminal) < needed:
             redriven = self.observer.dlq.for_object(upload.bucket, upload.key)
-            if len(redriven) >= needed - len(terminal) and redriven:
+            if len(redriven) >= needed - len(terminal):  # >= 1: terminal is short
                 return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
             return None
         chosen = terminal[needed - 1]

@@ -267,11 +267,11 @@ def s3pipe_stack_factory(
 
 
 @pytest.fixture(scope="session")
-def s3pipe_gateway(s3pipe_stack: Stack, s3pipe_session: StackSession) -> GatewayClient:
+def s3pipe_gateway(s3pipe_stack: Stack) -> GatewayClient:
     """The function gateway of the session's stack: fault plans (``faults(plan)``) and the call journal."""
-    if not s3pipe_session.gateway_url:
+    if not s3pipe_stack.gateway_url:
         pytest.skip(f"backend {s3pipe_stack.backend!r} has no function gateway (the embedded backend has one)")
-    return GatewayClient(s3pipe_session.gateway_url)
+    return GatewayClient(s3pipe_stack.gateway_url)
 
 
 # ---------------------------------------------------------------------------------------------- IAM audit

@@ -17,13 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.backends.embedded import function_gateway_environment, probe_gateway
 from s3pipe.backends.health import probe_health
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
 from s3pipe.errors import HarnessError
+from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
@@ -43,6 +44,35 @@ def pid_alive(pid: int | None) -> bool:
 
 #: How long a handler-only code update may take to become active.
 CODE_SYNC_TIMEOUT = 60.0
+#: Written by ``s3pipe up`` into the stack's workspace: the process that keeps the stack running.
+UP_PID_FILE = "up.pid"
+
+
+def stop_emulator(record: StackRecord) -> bool:
+    """SIGTERM the recorded emulator's supervisor, which reaps the whole group. True if it was running."""
+    if not (record.emulator_pid and pid_alive(record.emulator_pid)):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.emulator_pid, signal.SIGTERM)
+    return True
+
+
+def stop_stack(config: HarnessConfig, stack_name: str) -> bool:
+    """Stop a stack's `s3pipe up` process and emulator; forget its record. True if something was running."""
+    workspace = Deployer(config, Progress()).workspace(stack_name)
+    record = StackRecord.load(workspace.record_path)
+    up_pid_file = workspace.root / UP_PID_FILE
+    stopped = False
+    if up_pid_file.exists():
+        pid = int(up_pid_file.read_text().strip() or 0)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            stopped = True
+        up_pid_file.unlink(missing_ok=True)
+    if record is not None and stop_emulator(record):
+        stopped = True
+    workspace.record_path.unlink(missing_ok=True)
+    return stopped
 
 
 class AttachedBackend(Backend):
@@ -57,8 +87,6 @@ class AttachedBackend(Backend):
         self.region = region
         self.pid = pid
         self.log_path: str | None = None
-        #: The recorded function gateway, kept in the record when the function is redeployed.
-        self.function_endpoint_url: str | None = None
 
     def start(self) -> Endpoint:
         return Endpoint(self.url, self.region, Credentials.fake())
@@ -74,7 +102,12 @@ class AttachedBackend(Backend):
 class ReuseDecision:
     reusable: bool
     reason: str
-    lambda_only: bool = False
+    #: Only the handler changed: its zip, built while deciding, is pushed as is.
+    artifact: LambdaArtifact | None = None
+
+    @property
+    def lambda_only(self) -> bool:
+        return self.artifact is not None
 
 
 class StackSession:
@@ -101,8 +134,7 @@ class StackSession:
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
-        #: The function gateway of this stack (embedded backend), and its journal position at open().
-        self.gateway_url: str | None = None
+        #: Where the function gateway's journal stood at open(): the IAM audit covers what follows.
         self.gateway_cursor = 0
         self._started_backend = False
 
@@ -150,15 +182,12 @@ class StackSession:
             return ReuseDecision(False, "stack settings changed")
         artifact = self.deployer.build_artifact(workspace, self.extra_files)
         if artifact.sha256 != record.lambda_sha256:
-            return ReuseDecision(True, "handler changed: redeploying the function only", lambda_only=True)
+            return ReuseDecision(True, "handler changed: redeploying the function only", artifact)
         return ReuseDecision(True, "unchanged")
 
     # ------------------------------------------------------------------ open/close
     def open(self) -> Stack:
         started = time.monotonic()
-        if any(os.environ.get(name) for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")):
-            os.environ.update(loopback_no_proxy(os.environ))  # our boto3 clients talk to loopback emulators
-
         workspace = self.deployer.workspace(self.stack_name)
         record = StackRecord.load(workspace.record_path)
         settings = self._settings(record, record.gateway_url if record else None)
@@ -198,16 +227,13 @@ class StackSession:
                 seen=f"owner pid {record.owner_pid} is running",
                 fix="wait for that run to end, or give this run its own stack: S3PIPE_STACK_NAME=<name>",
             )
-        if record.emulator_pid and pid_alive(record.emulator_pid):
-            self.progress.stage("reuse", f"stopping the replaced stack's emulator (pid {record.emulator_pid})")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.emulator_pid, signal.SIGTERM)  # its supervisor reaps the whole group
+        if stop_emulator(record):
+            self.progress.stage("reuse", f"stopped the replaced stack's emulator (pid {record.emulator_pid})")
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
-        """Remember the stack's gateway and where its journal stands now (the audit covers what follows)."""
-        self.gateway_url = gateway_url
+        """Remember the stack's gateway and, for the IAM audit, where its journal stands now."""
         stack.gateway_url = gateway_url
-        if gateway_url:
+        if gateway_url and self.config.iam_audit:
             from s3pipe.faults import GatewayClient, GatewayError
 
             try:
@@ -221,7 +247,6 @@ class StackSession:
         original = type(create_backend(self.config, self.progress))
         backend = AttachedBackend(original, record.endpoint_url, record.region, record.emulator_pid)
         backend.log_path = record.emulator_log
-        backend.function_endpoint_url = record.gateway_url
         self.backend = backend
         endpoint = backend.start()
         self.progress.stage("reuse", f"warm stack {self.stack_name!r} on {endpoint.url}: {decision.reason}")
@@ -239,14 +264,14 @@ class StackSession:
             capabilities=original.capabilities,
             workdir=str(self.deployer.workspace(self.stack_name).workdir),
         )
-        if decision.lambda_only:
-            self._sync_function_code(stack, record)
+        if decision.artifact is not None:
+            self._sync_function_code(stack, record, decision.artifact)
         self._claim(record)
         self.progress.done("ready", time.monotonic() - started, f"warm stack {self.stack_name!r}")
         self.stack = stack
         return stack
 
-    def _sync_function_code(self, stack: Stack, record: StackRecord) -> None:
+    def _sync_function_code(self, stack: Stack, record: StackRecord, artifact: LambdaArtifact) -> None:
         """Push a changed handler straight to the function: no Terraform run (cf. ``sam sync --code``).
 
         Only the zip changed (module and settings hashes are equal), so the one resource to update is the
@@ -255,7 +280,6 @@ class StackSession:
         """
         started = time.monotonic()
         workspace = self.deployer.workspace(self.stack_name)
-        artifact = self.deployer.build_artifact(workspace, self.extra_files)
         function = stack.outputs.function_name
         stack.lambda_.update_function_code(FunctionName=function, ZipFile=artifact.path.read_bytes())
         deadline = time.monotonic() + CODE_SYNC_TIMEOUT
@@ -302,14 +326,13 @@ class StackSession:
             if self.stack is not None and keep:
                 self.progress.stage("keep", f"stack {self.stack_name!r} left running on {self.stack.endpoint.url}")
             return
-        if self._started_backend:
-            try:
-                if not backend.is_emulator and self.endpoint is not None:
-                    # real resources: destroy whatever state exists, also after a failed apply
-                    self.deployer.destroy(self.stack_name, self.endpoint)
-            finally:
-                backend.stop()
-                if backend.is_emulator:
-                    workspace = self.deployer.workspace(self.stack_name)
-                    workspace.record_path.unlink(missing_ok=True)
-                    workspace.forget_state()
+        try:
+            if not backend.is_emulator and self.endpoint is not None:
+                # real resources: destroy whatever state exists, also after a failed apply
+                self.deployer.destroy(self.stack_name, self.endpoint)
+        finally:
+            backend.stop()
+            if backend.is_emulator:
+                workspace = self.deployer.workspace(self.stack_name)
+                workspace.record_path.unlink(missing_ok=True)
+                workspace.forget_state()

@@ -112,6 +112,8 @@ class Stack:
 
     def client(self, service: str, **config: Any) -> Any:
         client_config = _CLIENT_CONFIG
+        if self.endpoint.url:  # an emulator on loopback: never through an HTTP(S)_PROXY of the environment
+            client_config = client_config.merge(Config(proxies={}))
         if service == "s3" and self.endpoint.url:
             client_config = client_config.merge(Config(s3={"addressing_style": "path"}))
         if config:

@@ -11,18 +11,15 @@ points at it (:func:`function_gateway_environment`); Terraform and the tests tal
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
-from s3pipe.backends.health import DIRECT_OPENER, probe_health, wait_until_healthy
+from s3pipe.backends.health import probe_health, wait_until_healthy
 from s3pipe.backends.ministack_env import ensure_ministack_python
 from s3pipe.errors import EmulatorError, tail
 from s3pipe.progress import Progress, silent
@@ -76,11 +73,12 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
 
 def probe_gateway(url: str, timeout: float = 2.0) -> Health:
     """One GET of ``{url}/_s3pipe/health``."""
+    from s3pipe.faults import GatewayClient, GatewayError  # faults imports the gateway module of this package
+
     try:
-        with DIRECT_OPENER.open(f"{url}/_s3pipe/health", timeout=timeout) as response:
-            payload = json.loads(response.read() or b"{}")
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return Health(False, f"{type(error).__name__}: {error}")
+        payload = GatewayClient(url, timeout).health()
+    except GatewayError as error:
+        return Health(False, "; ".join(error.seen) or error.summary)
     if not isinstance(payload, dict) or payload.get("status") != "ok":
         return Health(False, f"unexpected answer {payload!r}")
     return Health(True, f"{payload.get('calls', 0)} calls journalled, upstream {payload.get('upstream')}")

@@ -436,12 +436,11 @@ def test_the_report_is_written_as_json_and_text(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- session glue
 
 
+GATEWAY = "http://127.0.0.1:9"
+
+
 def fake_session(**changes: Any) -> Any:
-    values: dict[str, Any] = {
-        "stack": SimpleNamespace(name="pytest"),
-        "gateway_url": "http://127.0.0.1:9",
-        "gateway_cursor": 0,
-    }
+    values: dict[str, Any] = {"stack": SimpleNamespace(name="pytest", gateway_url=GATEWAY), "gateway_cursor": 0}
     values.update(changes)
     return SimpleNamespace(**values)
 
@@ -451,7 +450,7 @@ def fake_session(**changes: Any) -> Any:
     [
         ({"iam_audit": False}, {}),
         ({}, {"stack": None}),  # a unit-only session never opened a stack
-        ({}, {"gateway_url": None}),  # a backend without a gateway
+        ({}, {"stack": SimpleNamespace(name="pytest", gateway_url=None)}),  # a backend without a gateway
     ],
 )
 def test_nothing_to_audit(tmp_path: Path, config_changes: dict[str, Any], session_changes: dict[str, Any]) -> None:
@@ -461,7 +460,9 @@ def test_nothing_to_audit(tmp_path: Path, config_changes: dict[str, Any], sessio
 
 def test_an_audit_that_cannot_run_is_reported_not_raised(tmp_path: Path) -> None:
     config = HarnessConfig(root=tmp_path)
-    stack = SimpleNamespace(name="pytest", client=lambda service: None, outputs=SimpleNamespace(role_name="r"))
+    stack = SimpleNamespace(
+        name="pytest", gateway_url=GATEWAY, client=lambda service: None, outputs=SimpleNamespace(role_name="r")
+    )
     result = audit_session(config, fake_session(stack=stack))
     assert result is not None
     assert result["ok"] is False

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from botocore.exceptions import ClientError
 
 from s3pipe import session as session_module
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
@@ -576,3 +577,24 @@ def test_a_stack_attached_by_a_live_session_is_not_reused_by_another(
     record = record_on_disk(external_config)
     decision = make_session(external_config, progress_lines).evaluate_reuse(record, SETTINGS)
     assert not decision.reusable
+
+
+# ---------------------------------------------------------------------------- clients
+
+
+def test_stack_clients_reach_a_loopback_emulator_directly_whatever_the_proxy_environment(
+    health_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusing_proxy = _closed_loopback_url()
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, refusing_proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    endpoint = Endpoint(health_server.url, REGION, Credentials.fake())
+    stack = Stack("dev", StackOutputs.from_terraform(outputs()), endpoint, "embedded", frozenset())
+
+    with pytest.raises(ClientError) as raised:
+        stack.s3.list_objects_v2(Bucket="b")
+
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404  # the emulator answered
+    assert health_server.requests == 1
