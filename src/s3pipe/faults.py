@@ -11,6 +11,7 @@ the ``s3pipe_gateway`` fixture, a :class:`GatewayClient`::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from s3pipe.backends.gateway import FAULT_KINDS
+from s3pipe.backends.gateway import parse_rule
 from s3pipe.backends.health import DIRECT_OPENER
 from s3pipe.errors import HarnessError
 
@@ -71,30 +72,10 @@ class FaultRule:
     resource: str | None = None
 
     def __post_init__(self) -> None:
-        if self.fault not in FAULT_KINDS:
-            raise ValueError(f"fault must be one of {', '.join(FAULT_KINDS)}, got {self.fault!r}")
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"probability must be between 0 and 1, got {self.probability}")
-        if self.max_count is not None and self.max_count < 0:
-            raise ValueError("max_count must be None or >= 0")
-        if self.delay_ms < 0:
-            raise ValueError("delay_ms must be >= 0")
-        if not 0.0 < self.unprocessed_fraction <= 1.0:
-            raise ValueError("unprocessed_fraction must be in (0, 1]")
-        if self.fault == "unprocessed" and self.action not in ("BatchWriteItem", "*"):
-            raise ValueError("fault 'unprocessed' applies to DynamoDB BatchWriteItem only")
+        parse_rule(self.to_json(), "fault rule")  # the gateway's own checks: refused here, not at set_plan
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "action": self.action,
-            "fault": self.fault,
-            "probability": self.probability,
-            "max_count": self.max_count,
-            "delay_ms": self.delay_ms,
-            "unprocessed_fraction": self.unprocessed_fraction,
-            "resource": self.resource,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -116,8 +97,7 @@ class GatewayCall:
     time: float
     service: str
     action: str
-    iam_actions: tuple[str, ...]
-    resources: tuple[str, ...]
+    #: (IAM action, resource ARN) pairs this call needs, as IAM evaluates it.
     permissions: tuple[tuple[str, str], ...]
     region: str
     account: str
@@ -142,8 +122,6 @@ class GatewayCall:
             time=float(data.get("time", 0.0)),
             service=str(data.get("service", "")),
             action=str(data.get("action", "")),
-            iam_actions=tuple(str(a) for a in data.get("iam_actions") or ()),
-            resources=tuple(str(r) for r in data.get("resources") or ()),
             permissions=permissions,
             region=str(data.get("region", "")),
             account=str(data.get("account", "")),
@@ -158,6 +136,14 @@ class GatewayCall:
             sdk_attempt=int(sdk["attempt"]) if sdk.get("attempt") is not None else None,
             sdk_max_attempts=int(sdk["max_attempts"]) if sdk.get("max_attempts") is not None else None,
         )
+
+    @property
+    def iam_actions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(action for action, _ in self.permissions))
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(resource for _, resource in self.permissions))
 
     @property
     def last_attempt(self) -> bool:

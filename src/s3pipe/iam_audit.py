@@ -21,7 +21,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -158,7 +158,7 @@ def load_role_policies(iam: Any, role_name: str) -> list[Policy]:
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
             document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
             managed = parse_policy(document, str(attached.get("PolicyName") or arn), "managed")
-            policies.append(Policy(managed.name, "managed", managed.statements, arn))
+            policies.append(replace(managed, arn=arn))
     return policies
 
 
@@ -610,7 +610,14 @@ def audit_calls(
                 )
             )
     unused, platform = _unused_permissions(statements, observed)
-    covered = [(v, next(e for e in expected if e.covers(v))) for v in violations if any(e.covers(v) for e in expected)]
+    kept: list[Violation] = []
+    covered: list[tuple[Violation, ExpectedDenial]] = []
+    for violation in violations:
+        denial = next((e for e in expected if e.covers(violation)), None)
+        if denial is None:
+            kept.append(violation)
+        else:
+            covered.append((violation, denial))
     return AuditReport(
         stack=stack,
         role=role,
@@ -618,7 +625,7 @@ def audit_calls(
         calls_seen=len(calls),
         since=since,
         kinds=kinds,
-        violations=[v for v in violations if not any(e.covers(v) for e in expected)],
+        violations=kept,
         unused=unused,
         platform=platform,
         expected=covered,

@@ -153,7 +153,9 @@ def classify_request(
         service = _TARGET_SERVICES.get(amz_target.split("_")[0].split(".")[0].lower(), "")
     region = scope.region if scope else default_region
     account = scope.access_key if scope and re.fullmatch(r"\d{12}", scope.access_key) else default_account
-    text = _decoded_body(body, lowered)
+    # only JSON and POST bodies (query protocol, S3 ?delete) say anything about the call: a PutObject's
+    # megabyte is never decoded
+    text = _decoded_body(body, lowered) if amz_target or method.upper() == "POST" else None
     if amz_target:
         document = _json_object(text)
         action = amz_target.rsplit(".", 1)[-1]
@@ -618,11 +620,11 @@ def parse_plan(document: Any) -> tuple[int, list[Rule]]:
     raw_rules = document.get("rules", [])
     if not isinstance(raw_rules, list):
         raise PlanError("rules must be a list")
-    return seed, [_parse_rule(index, raw) for index, raw in enumerate(raw_rules)]
+    return seed, [parse_rule(raw, f"rules[{index}]") for index, raw in enumerate(raw_rules)]
 
 
-def _parse_rule(index: int, raw: Any) -> Rule:
-    where = f"rules[{index}]"
+def parse_rule(raw: Any, where: str) -> Rule:
+    """Validate one rule document (``where`` names it in the error); the client side checks with it too."""
     if not isinstance(raw, dict):
         raise PlanError(f"{where} must be an object")
     unknown = set(raw) - set(Rule.FIELDS)

@@ -99,6 +99,7 @@ def test_a_journal_line_becomes_a_typed_call() -> None:
     }
     call = GatewayCall.from_json(line)
     assert call.permissions == (("s3:GetObjectVersion", "arn:aws:s3:::b/k"),)
+    assert (call.iam_actions, call.resources) == (("s3:GetObjectVersion",), ("arn:aws:s3:::b/k",))
     assert (call.status, call.fault, call.sdk_invocation, call.last_attempt) == (503, "throttle", "abc", True)
     assert str(call) == "#4 s3:GetObject arn:aws:s3:::b/k -> 503 [throttle]"
     assert GatewayCall.from_json({"seq": 0, "status": None}).last_attempt is False
