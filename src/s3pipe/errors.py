@@ -62,11 +62,18 @@ class EmulatorError(HarnessError):
 
     @classmethod
     def exited_early(
-        cls, name: str, endpoint: str, exit_code: int | None, log_tail: Sequence[str], log_path: str
+        cls,
+        name: str,
+        endpoint: str,
+        exit_code: int | None,
+        log_tail: Sequence[str],
+        log_path: str,
+        *,
+        health_path: str = "/_localstack/health",
     ) -> EmulatorError:
         return cls(
             f"{name} exited before it became healthy",
-            tried=f"start {name} on {endpoint} and wait for {endpoint}/_localstack/health",
+            tried=f"start {name} on {endpoint} and wait for {endpoint}{health_path}",
             seen=[f"exit code {exit_code}", f"log: {log_path}", *log_tail],
             fix="read the log above; if the port is taken pass another one (--s3pipe-port / S3PIPE_PORT)",
         )
@@ -81,10 +88,12 @@ class EmulatorError(HarnessError):
         log_tail: Sequence[str],
         *,
         services: Sequence[str] = ("s3", "sqs", "lambda", "dynamodb", "iam", "sts", "logs"),
+        health_path: str = "/_localstack/health",
     ) -> EmulatorError:
+        ready = f"{', '.join(services)} are available" if services else "it answers ok"
         return cls(
             f"{name} did not become healthy within {waited_s:.0f} s",
-            tried=f"poll {endpoint}/_localstack/health until {', '.join(services)} are available",
+            tried=f"poll {endpoint}{health_path} until {ready}",
             seen=[f"last health answer: {last_seen}", *log_tail],
             fix=(
                 "raise the start timeout (S3PIPE_START_TIMEOUT) on a slow machine, or read the emulator log "

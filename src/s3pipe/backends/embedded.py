@@ -175,39 +175,22 @@ class EmbeddedBackend(Backend):
             log_tail=lambda: self.logs(20),
             log_path=str(self.log_path),
         )
-        if self.gateway:
-            self._wait_for_gateway(started + self.start_timeout)
+        if self.function_endpoint_url:  # it starts beside MiniStack, in the same process group
+            wait_until_healthy(
+                "MiniStack's function gateway",
+                self.function_endpoint_url,
+                timeout=max(0.5, started + self.start_timeout - time.monotonic()),
+                exit_code=lambda: self._process.poll() if self._process else None,
+                log_tail=lambda: self.logs(20),
+                log_path=str(self.log_path),
+                probe=probe_gateway,
+                health_path="/_s3pipe/health",
+            )
         detail = f"MiniStack on {self.url} (log {self.log_path})"
         if self.function_endpoint_url:
             detail += f", function gateway on {self.function_endpoint_url}"
         self.progress.done("emulator", time.monotonic() - started, detail)
         return Endpoint(self.url, self.region, Credentials.fake())
-
-    def _wait_for_gateway(self, deadline: float) -> None:
-        """Wait for the gateway's health answer (it starts beside MiniStack, in the same group)."""
-        url = self.function_endpoint_url
-        assert url is not None
-        while True:
-            code = self._process.poll() if self._process else None
-            if code is not None:
-                raise self._gateway_error("the emulator and its function gateway exited", f"exit code {code}")
-            last = probe_gateway(url, timeout=1.0)
-            if last.healthy:
-                return
-            if time.monotonic() >= deadline:
-                raise self._gateway_error(
-                    f"the function gateway did not become healthy within {self.start_timeout:.0f} s",
-                    f"{url}: {last.detail}",
-                )
-            time.sleep(0.05)
-
-    def _gateway_error(self, summary: str, seen: str) -> EmulatorError:
-        return EmulatorError(
-            summary[0].upper() + summary[1:],
-            tried=f"start {GATEWAY.name} beside MiniStack ({self.url}) and GET its /_s3pipe/health",
-            seen=[seen, f"log: {self.log_path}", *self.logs(20)],
-            fix="read the log above (the gateway logs there too); a stale emulator venv can be removed to rebuild it",
-        )
 
     def health(self) -> Health:
         if self._process is None:

@@ -46,17 +46,27 @@ def wait_until_healthy(
     log_tail: Callable[[], list[str]] = list,
     log_path: str = "",
     interval: float = 0.05,
+    probe: Callable[[str, float], Health] | None = None,
+    health_path: str = "/_localstack/health",
 ) -> Health:
-    """Poll until healthy; fail fast if the process exits; on timeout report the last answer and log tail."""
+    """Poll until healthy; fail fast if the process exits; on timeout report the last answer and log tail.
+
+    ``probe`` defaults to LocalStack's health contract (:func:`probe_health`, every required service
+    ready); another server passes its own probe and the ``health_path`` it polls.
+    """
+    services: Sequence[str] = REQUIRED_SERVICES if probe is None else ()
+    check = probe or (lambda target, seconds: probe_health(target, timeout=seconds))
     deadline = time.monotonic() + timeout
     last = Health(False, "no answer yet")
     while True:
         code = exit_code()
         if code is not None:
-            raise EmulatorError.exited_early(name, url, code, log_tail(), log_path)
-        last = probe_health(url, timeout=min(2.0, max(0.2, deadline - time.monotonic())))
+            raise EmulatorError.exited_early(name, url, code, log_tail(), log_path, health_path=health_path)
+        last = check(url, min(2.0, max(0.2, deadline - time.monotonic())))
         if last.healthy:
             return last
         if time.monotonic() >= deadline:
-            raise EmulatorError.health_timeout(name, url, timeout, last.detail, log_tail(), services=REQUIRED_SERVICES)
+            raise EmulatorError.health_timeout(
+                name, url, timeout, last.detail, log_tail(), services=services, health_path=health_path
+            )
         time.sleep(interval)

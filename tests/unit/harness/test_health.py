@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from s3pipe.backends.base import Health
 from s3pipe.backends.health import REQUIRED_SERVICES, probe_health, wait_until_healthy
 from s3pipe.errors import EmulatorError
 
@@ -143,3 +144,22 @@ def test_timeout_against_nothing_reports_the_connection_error() -> None:
     with pytest.raises(EmulatorError) as raised:
         wait_until_healthy("LocalStack", closed_port_url(), timeout=0.1, interval=0.01)
     assert raised.value.seen[0].startswith("last health answer: URLError")
+
+
+def test_another_server_is_polled_with_its_own_probe_and_named_by_its_own_path() -> None:
+    asked: list[tuple[str, float]] = []
+
+    def probe(url: str, timeout: float) -> Health:
+        asked.append((url, timeout))
+        return Health(len(asked) >= 3, f"answer {len(asked)}")
+
+    assert wait_until_healthy("gateway", "http://127.0.0.1:9", timeout=10, probe=probe, interval=0.001).healthy
+    assert [url for url, _ in asked] == ["http://127.0.0.1:9"] * 3
+
+    with pytest.raises(EmulatorError) as raised:
+        wait_until_healthy(
+            "gateway", "http://127.0.0.1:9", timeout=0.05, probe=lambda u, t: Health(False, "no"), interval=0.01,
+            health_path="/_s3pipe/health",
+        )  # fmt: skip
+    assert raised.value.tried == "poll http://127.0.0.1:9/_s3pipe/health until it answers ok"
+    assert raised.value.seen[0] == "last health answer: no"
