@@ -213,6 +213,14 @@ class DlqJournal:
     def for_object(self, bucket: str, key: str) -> list[DlqEntry]:
         return [entry for entry in self._entries.values() if entry.concerns(bucket, key)]
 
+    def for_message(self, message_id: str) -> list[DlqEntry]:
+        """The message itself (redriven by SQS) or what the handler dead-lettered from it."""
+        return [
+            entry
+            for entry in self._entries.values()
+            if entry.message_id == message_id or entry.attributes.get("SourceMessageId") == message_id
+        ]
+
 
 @dataclass(frozen=True)
 class QueueDepth:

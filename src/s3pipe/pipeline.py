@@ -83,11 +83,16 @@ class StackObserver:
         self.dlq.poll()
 
     def object_lines(self, bucket: str, key: str) -> list[LogLine]:
-        return [
-            line
-            for line in self.logs.structured()
-            if line.fields is not None and line.fields.get("bucket") == bucket and line.fields.get("key") == key
-        ]
+        return self.lines_by_object().get((bucket, key), [])
+
+    def lines_by_object(self) -> dict[tuple[str, str], list[LogLine]]:
+        """Structured lines grouped by the object they concern, in log order (one pass over the log)."""
+        grouped: dict[tuple[str, str], list[LogLine]] = {}
+        for line in self.logs.structured():
+            fields = line.fields or {}
+            if "bucket" in fields and "key" in fields:
+                grouped.setdefault((str(fields["bucket"]), str(fields["key"])), []).append(line)
+        return grouped
 
     def depth(self) -> QueueDepth:
         return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
@@ -154,7 +159,10 @@ class Pipeline:
     # ------------------------------------------------------------------ waits
     def _outcome(self, upload: Upload) -> ObjectOutcome | None:
         self.observer.refresh()
-        lines = self.observer.object_lines(upload.bucket, upload.key)
+        return self._outcome_in(upload, self.observer.object_lines(upload.bucket, upload.key))
+
+    def _outcome_in(self, upload: Upload, lines: list[LogLine]) -> ObjectOutcome | None:
+        """The upload's final outcome in these lines (its object's) and the DLQ journal, if it has one yet."""
         terminal = [line for line in lines if line.event in TERMINAL_EVENTS]
         # Match by version id when the events carry one; otherwise by upload order (the n-th upload of a key
         # ends with the n-th final line for it).
@@ -180,6 +188,28 @@ class Pipeline:
             describe=lambda: self.trace(upload),
             what=f"a final outcome for {upload}",
         )
+
+    def wait_for_all(self, uploads: Sequence[Upload], timeout: float = DEFAULT_TIMEOUT) -> list[ObjectOutcome]:
+        """:meth:`wait_for` for many uploads at once: one log read per poll, however many uploads wait."""
+        outcomes: dict[int, ObjectOutcome] = {}
+
+        def check() -> list[ObjectOutcome] | None:
+            self.observer.refresh()
+            by_object = self.observer.lines_by_object()
+            for index, upload in enumerate(uploads):
+                if index not in outcomes:
+                    outcome = self._outcome_in(upload, by_object.get((upload.bucket, upload.key), []))
+                    if outcome is not None:
+                        outcomes[index] = outcome
+            return [outcomes[i] for i in range(len(uploads))] if len(outcomes) == len(uploads) else None
+
+        def describe() -> str:
+            waiting = [upload for index, upload in enumerate(uploads) if index not in outcomes]
+            return f"{len(waiting)} of {len(uploads)} uploads still without an outcome; the first:\n" + self.trace(
+                waiting[0]
+            )
+
+        return poll_until(check, timeout=timeout, describe=describe, what=f"final outcomes for {len(uploads)} uploads")
 
     def settle(self, timeout: float = DEFAULT_TIMEOUT) -> QueueDepth:
         """Wait until the queue is drained and nothing is in flight."""
@@ -226,12 +256,7 @@ class Pipeline:
     def dlq_entries_for_message(self, message_id: str, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
         def check() -> list[DlqEntry] | None:
             self.observer.refresh()
-            found = [
-                entry
-                for entry in self.observer.dlq.entries
-                if entry.message_id == message_id or entry.attributes.get("SourceMessageId") == message_id
-            ]
-            return found or None
+            return self.observer.dlq.for_message(message_id) or None
 
         return poll_until(
             check,

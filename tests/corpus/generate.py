@@ -16,6 +16,7 @@ Command line (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gzip
 import re
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 
 CORPUS_DIR: Final = Path(__file__).resolve().parent
 FILES_DIR: Final = CORPUS_DIR / "files"
@@ -41,8 +42,8 @@ MAX_COMMITTED_BYTES: Final = 50 * 1024
 
 Delivery = Literal["upload", "deleted_version", "delete_marker", "raw_body", "multi_record"]
 Outcome = Literal["stored", "partly_stored", "dead_lettered", "ignored"]
-DELIVERIES: Final = ("upload", "deleted_version", "delete_marker", "raw_body", "multi_record")
-OUTCOMES: Final = ("stored", "partly_stored", "dead_lettered", "ignored")
+DELIVERIES: Final = get_args(Delivery)
+OUTCOMES: Final = get_args(Outcome)
 #: The handler's terminal log event for an object with each outcome (logs.py).
 OBJECT_EVENTS: Final[Mapping[str, str]] = {
     "stored": "object_stored",
@@ -51,6 +52,9 @@ OBJECT_EVENTS: Final[Mapping[str, str]] = {
     "ignored": "object_ignored",
 }
 MESSAGE_EVENTS: Final = ("message_dead_lettered", "s3_test_event")
+OBJECT_TERMINAL_EVENTS: Final = frozenset(OBJECT_EVENTS.values())
+#: Every event that ends the handler's work on an object or a message.
+TERMINAL_EVENTS: Final = OBJECT_TERMINAL_EVENTS | frozenset(MESSAGE_EVENTS)
 
 # ------------------------------------------------------------------------------------ generators
 
@@ -212,26 +216,9 @@ class Case:
         return text.replace("{{bucket}}", bucket).replace("{{prefix}}", prefix)
 
 
-_CASE_KEYS: Final = {
-    "id",
-    "what",
-    "delivery",
-    "outcome",
-    "file",
-    "generator",
-    "key",
-    "reason",
-    "event",
-    "records",
-    "stored",
-    "rejected",
-    "items",
-    "verbatim",
-    "rejections",
-    "values",
-    "parts",
-    "note",
-}
+def _field_names(cls: type) -> set[str]:
+    """The keys a table of ``outcomes.toml`` may use: the fields of the dataclass it becomes."""
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -242,7 +229,7 @@ def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None
 
 def _case(raw: Mapping[str, Any]) -> Case:
     where = f"case {raw.get('id', '?')!r}"
-    _check_keys(raw, _CASE_KEYS, where)
+    _check_keys(raw, _field_names(Case), where)
     if raw.get("delivery") not in DELIVERIES:
         raise CorpusError(f"{where}: delivery must be one of {DELIVERIES}")
     if raw.get("outcome") not in OUTCOMES:
@@ -260,15 +247,15 @@ def _case(raw: Mapping[str, Any]) -> Case:
         raise CorpusError(f"{where}: a generated upload needs its key")
     rejections = []
     for spec in raw.get("rejections", []):
-        _check_keys(spec, {"sk", "line", "reason"}, f"{where} rejection")
+        _check_keys(spec, _field_names(RejectionSpec), f"{where} rejection")
         rejections.append(RejectionSpec(spec["sk"], spec["line"], spec["reason"]))
     values = []
     for spec in raw.get("values", []):
-        _check_keys(spec, {"sk", "attribute", "pk", "number", "string", "absent"}, f"{where} value")
+        _check_keys(spec, _field_names(ValueSpec), f"{where} value")
         values.append(ValueSpec(**spec))
     parts = []
     for spec in raw.get("parts", []):
-        _check_keys(spec, {"outcome", "key", "file", "reason", "stored", "items"}, f"{where} part")
+        _check_keys(spec, _field_names(Part), f"{where} part")
         parts.append(Part(**{**spec, "items": tuple(spec.get("items", ()))}))
     if (raw["delivery"] == "multi_record") != bool(parts):
         raise CorpusError(f"{where}: parts belong to (and only to) a multi_record case")

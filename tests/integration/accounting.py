@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from s3pipe.pipeline import Pipeline, Upload
 
@@ -42,21 +41,14 @@ class Accounting:
         )
 
 
-def scan_prefix(pipeline: Pipeline, prefix: str) -> list[dict[str, Any]]:
-    """Every generated item whose source key starts with ``prefix``."""
-    return pipeline.scan(source_prefix=prefix)
-
-
-def account(pipeline: Pipeline, ledger: Ledger, items: Sequence[Mapping[str, Any]]) -> Accounting:
-    """Match stored items and DLQ entries against the ledger, record by record."""
+def account(pipeline: Pipeline, ledger: Ledger) -> Accounting:
+    """Match the items stored under this test's prefix and the DLQ entries against the ledger, record by record."""
+    items = pipeline.scan(source_prefix=pipeline.prefix)
     seen = Counter(str(item["rid"]) for item in items if "rid" in item)
-    dead = {key for key in ledger.expected if pipeline.observer.dlq.for_object(pipeline.bucket, key)}
-    without_reason = sum(
-        1
-        for key in dead
-        for entry in pipeline.observer.dlq.for_object(pipeline.bucket, key)
-        if not entry.reason.strip()
-    )
+    dead = {
+        key: entries for key in ledger.expected if (entries := pipeline.observer.dlq.for_object(pipeline.bucket, key))
+    }
+    without_reason = sum(1 for entries in dead.values() for entry in entries if not entry.reason.strip())
     stored = dlq = lost = duplicated = 0
     examples: list[str] = []
     for key, ids in ledger.expected.items():

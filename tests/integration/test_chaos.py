@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
 import pytest
-from accounting import Ledger, account, scan_prefix
+from accounting import Ledger, account
 
 from s3pipe.backends.base import Capability
 from s3pipe.faults import FaultPlan, FaultRule, GatewayClient
@@ -119,8 +119,7 @@ def test_chaos_nothing_lost_nothing_duplicated(chaos_stack: Stack) -> None:
             uploads = list(pool.map(upload, range(OBJECTS)))
         for duplicate in uploads[::DUPLICATE_EVERY]:
             pipeline.send_message(notification(duplicate))
-        for uploaded in uploads:
-            pipeline.wait_for(uploaded, timeout=600)
+        pipeline.wait_for_all(uploads, timeout=600)
         pipeline.settle(timeout=600)
         fired = {
             f"{rule['service']}:{rule['action']}:{rule['fault']}": rule["fired"]
@@ -128,7 +127,7 @@ def test_chaos_nothing_lost_nothing_duplicated(chaos_stack: Stack) -> None:
         }
     wall = time.monotonic() - started
 
-    result = account(pipeline, ledger, scan_prefix(pipeline, pipeline.prefix))
+    result = account(pipeline, ledger)
     crashes = sum(
         1 for line in pipeline.observer.logs.lines if "chaos: invocation failed" in line.message and line.fields is None
     )

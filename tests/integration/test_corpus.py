@@ -22,7 +22,7 @@ from conftest import mapping_paused
 
 from corpus import generate as corpus  # tests/ is on pytest's pythonpath
 from s3pipe.observe import DlqEntry, LogLine
-from s3pipe.pipeline import Pipeline, StackObserver, Upload, poll_until, rejection_pk, source_pk
+from s3pipe.pipeline import ObjectOutcome, Pipeline, StackObserver, Upload, poll_until, rejection_pk, source_pk
 from s3pipe.stack import Stack
 
 #: Messages per paused batch: the stack's event source mapping batch size (s3pipe.deploy default).
@@ -36,7 +36,7 @@ TIMEOUT = 60.0
 CASES = corpus.load_cases()
 GOOD = corpus.file_bytes("good.jsonl")
 GOOD_ITEMS = ["REC#0000000001", "REC#0000000002", "REC#0000000003"]
-TERMINAL = frozenset({*corpus.OBJECT_EVENTS.values(), *corpus.MESSAGE_EVENTS})
+TERMINAL = corpus.TERMINAL_EVENTS
 
 
 @dataclass
@@ -57,11 +57,21 @@ class Delivered:
 
 
 @dataclass
+class GoodObject:
+    """A good object of a batch as the run left it, read once for every case of the batch."""
+
+    upload: Upload
+    outcome: ObjectOutcome
+    sks: list[str]
+    rejections: list[dict[str, Any]]
+
+
+@dataclass
 class Batch:
     index: int
     cases: list[Any] = field(default_factory=list)
     goods: list[Upload] = field(default_factory=list)
-    good_lines: list[LogLine | None] = field(default_factory=list)
+    good: list[GoodObject] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -138,7 +148,7 @@ def _dead_letters_for_message(pipeline: Pipeline, message_id: str, expect: bool)
     if expect:
         return pipeline.dlq_entries_for_message(message_id, TIMEOUT)
     pipeline.observer.refresh()
-    return [e for e in pipeline.observer.dlq.entries if e.attributes.get("SourceMessageId") == message_id]
+    return pipeline.observer.dlq.for_message(message_id)
 
 
 def _observe_object(pipeline: Pipeline, key: str | None, line: LogLine, dead: list[DlqEntry]) -> Any:
@@ -194,7 +204,7 @@ def _dead_for(pipeline: Pipeline, key: str | None) -> list[DlqEntry]:
 
 
 def _wait_message_object(pipeline: Pipeline, message_id: str, match: dict[str, Any]) -> LogLine:
-    events = set(corpus.OBJECT_EVENTS.values())
+    events = corpus.OBJECT_TERMINAL_EVENTS
 
     def check() -> LogLine | None:
         return next(
@@ -231,18 +241,22 @@ def corpus_run(s3pipe_stack: Stack, s3pipe_observer: StackObserver) -> CorpusRun
             pipeline.wait_for_queue_depth(batch.messages, TIMEOUT)
         _wait_picked_up(pipeline)
     for batch in batches:
-        batch.good_lines = [_good_line(pipeline, upload) for upload in batch.goods]
+        outcomes = pipeline.wait_for_all(batch.goods, TIMEOUT)
+        batch.good = [
+            GoodObject(
+                upload,
+                outcome,
+                [item["SK"] for item in pipeline.query(source_pk(upload.bucket, upload.key))],
+                pipeline.query(rejection_pk(upload.bucket, upload.key)),
+            )
+            for upload, outcome in zip(batch.goods, outcomes, strict=True)
+        ]
     for sent in delivered.values():
         try:
             _observe(pipeline, sent)
         except Exception as exc:  # one case that never settles must not hide the others' results
             sent.error = f"{type(exc).__name__}: {exc}"
     return CorpusRun(pipeline, batches, delivered, time.monotonic() - started)
-
-
-def _good_line(pipeline: Pipeline, upload: Upload) -> LogLine | None:
-    outcome = pipeline.wait_for(upload, TIMEOUT)
-    return _line_of(outcome.event, outcome.fields)
 
 
 # ------------------------------------------------------------------------------------ the tests
@@ -287,17 +301,16 @@ def test_case(case: Any, corpus_run: CorpusRun) -> None:
     assert not problems, f"{case.id} ({case.source}):\n  " + "\n  ".join(problems)
 
     fields = dict(sent.line.fields or {}) if sent.line is not None else {}
-    good_requests = {dict(line.fields or {}).get("aws_request_id") for line in batch.good_lines if line is not None}
+    good_requests = {good.outcome.fields.get("aws_request_id") for good in batch.good}
     assert fields.get("aws_request_id") in good_requests, (
         f"{case.id} was not processed in the same invocation as the good objects of its batch "
         f"({fields.get('aws_request_id')} not in {good_requests})"
     )
-    for upload, line in zip(batch.goods, batch.good_lines, strict=True):
-        assert line is not None, f"good object {upload.key}: no outcome"
-        assert line.event == "object_stored", f"good object {upload.key}: {line}"
-        assert (line.fields or {}).get("stored") == 3
-        assert [item["SK"] for item in pipeline.items_for(upload)] == GOOD_ITEMS
-        assert pipeline.rejections_for(upload) == []
+    for good in batch.good:
+        assert good.outcome.event == "object_stored", f"good object {good.upload.key}: {good.outcome}"
+        assert good.outcome.fields.get("stored") == 3
+        assert good.sks == GOOD_ITEMS
+        assert good.rejections == []
 
     _check_delivery_specifics(case, sent, pipeline)
 

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from accounting import Ledger, account, scan_prefix
+from accounting import Ledger, account
 
 from s3pipe.pipeline import Pipeline
 
@@ -28,12 +28,11 @@ def test_a_thousand_concurrent_uploads_are_all_accounted_for(pipeline: Pipeline)
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(upload, range(OBJECTS)))
     uploaded = time.monotonic() - started
-    for item in ledger.uploads.values():
-        pipeline.wait_for(item, timeout=300)
+    pipeline.wait_for_all(list(ledger.uploads.values()), timeout=300)
     pipeline.settle(timeout=120)
     wall = time.monotonic() - started
 
-    result = account(pipeline, ledger, scan_prefix(pipeline, pipeline.prefix))
+    result = account(pipeline, ledger)
 
     print(f"\nload: {OBJECTS} uploads in {uploaded:.1f} s, all settled after {wall:.1f} s; {result.line()}")
     assert (result.lost, result.duplicated, result.dlq) == (0, 0, 0), result.lost_examples

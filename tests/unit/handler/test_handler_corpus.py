@@ -80,7 +80,7 @@ def _observed(
     )
 
 
-TERMINAL = {*corpus.OBJECT_EVENTS.values(), *corpus.MESSAGE_EVENTS}
+TERMINAL = corpus.TERMINAL_EVENTS
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -128,7 +128,7 @@ def _check_multi_record(case: Any, world: World, capsys: pytest.CaptureFixture[s
             world.s3.put(BUCKET, PREFIX + part.key, corpus.file_bytes(part.file))
     lines = _run(world, case.body(BUCKET, PREFIX), capsys)
     for index, part in enumerate(case.parts):
-        events = set(corpus.OBJECT_EVENTS.values())
+        events = corpus.OBJECT_TERMINAL_EVENTS
         if part.key:
             key = PREFIX + part.key
             observed = _observed(world, lines, events, key, {"key": key})

@@ -299,6 +299,15 @@ def test_dlq_poll_drains_the_queue_and_deletes_what_it_read(sqs_client: tuple[An
     assert journal.for_object("b", "in/a b.json") == [new[1]]
     assert journal.for_object("b", "k1") == [new[0]]
     assert journal.for_object("b", "nothing") == []
+    assert journal.for_message("m2") == [new[1]]  # redriven by SQS: the message itself
+    assert journal.for_message("nothing") == []
+
+
+def test_dlq_for_message_finds_what_the_handler_dead_lettered_from_it() -> None:
+    journal = DlqJournal(None, QUEUE)  # type: ignore[arg-type]
+    dead = DlqEntry("d1", "{}", {"SourceMessageId": "m1"}, {})
+    journal._entries["d1"] = dead
+    assert journal.for_message("m1") == [dead]
 
 
 def test_a_redelivered_dlq_message_is_deleted_again_but_journaled_once(sqs_client: tuple[Any, Stubber]) -> None:

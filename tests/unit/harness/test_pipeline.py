@@ -36,6 +36,7 @@ class FakeLogs:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.on_poll: list[Any] = []  # callables run at each poll (the pipeline "doing something")
+        self.polls = 0
 
     def log(self, stream: str = "s1", **fields: Any) -> None:
         timestamp = 1_000 + len(self.events)
@@ -49,6 +50,7 @@ class FakeLogs:
         )
 
     def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
+        self.polls += 1
         if self.on_poll:
             self.on_poll.pop(0)()
         return {"events": [e for e in self.events if e["timestamp"] >= kwargs["startTime"]]}
@@ -273,6 +275,33 @@ def test_wait_for_times_out_with_the_objects_trace(unversioned: World) -> None:
     assert "trace of s3://" in message
     assert "the function never logged this object" in message
     assert "DLQ: nothing" in message
+
+
+def test_wait_for_all_reads_the_log_once_per_poll_and_returns_outcomes_in_upload_order(unversioned: World) -> None:
+    first, second, third = (unversioned.pipeline.upload(name, "{}") for name in ("a.json", "b.json", "c.json"))
+    unversioned.logs.on_poll = [
+        lambda: unversioned.terminal(second, "object_dead_lettered"),
+        lambda: None,
+        lambda: (unversioned.terminal(third), unversioned.terminal(first, "object_partially_stored")),
+    ]
+    outcomes = unversioned.pipeline.wait_for_all([first, second, third], timeout=10)
+    assert [(o.upload, o.event) for o in outcomes] == [
+        (first, "object_partially_stored"),
+        (second, "object_dead_lettered"),
+        (third, "object_stored"),
+    ]
+    assert unversioned.logs.polls == 3  # three rounds for three uploads: one log read per round
+
+
+def test_wait_for_all_times_out_naming_what_is_missing(unversioned: World) -> None:
+    done, missing = unversioned.pipeline.upload("a.json", "{}"), unversioned.pipeline.upload("b.json", "{}")
+    unversioned.terminal(done)
+    with pytest.raises(SettleTimeout) as raised:
+        unversioned.pipeline.wait_for_all([done, missing], timeout=0.05)
+    message = str(raised.value)
+    assert "final outcomes for 2 uploads not seen" in message
+    assert "1 of 2 uploads still without an outcome" in message
+    assert f"trace of s3://{BUCKET}/t-1/b.json" in message
 
 
 # ---------------------------------------------------------------------------- poll_until
