@@ -27,7 +27,7 @@ import pytest
 from accounting import Ledger, account
 
 from s3pipe.backends.base import Capability
-from s3pipe.faults import FaultPlan, FaultRule, GatewayClient
+from s3pipe.gateway import FaultPlan, FaultRule, GatewayClient
 from s3pipe.pipeline import Pipeline, StackObserver, Upload
 from s3pipe.stack import Stack
 

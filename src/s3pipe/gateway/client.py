@@ -1,4 +1,4 @@
-"""Typed client of the function gateway (``backends/gateway.py``): fault plans and the call journal.
+"""Typed client of the function gateway's control API: fault plans, the call journal, the health probe.
 
 The embedded backend runs the gateway between the deployed function and MiniStack. Tests use
 the ``s3pipe_gateway`` fixture, a :class:`GatewayClient`::
@@ -11,20 +11,18 @@ the ``s3pipe_gateway`` fixture, a :class:`GatewayClient`::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from s3pipe.backends.gateway import parse_rule
+from s3pipe.backends.base import Health
 from s3pipe.backends.health import DIRECT_OPENER
 from s3pipe.errors import HarnessError
-
-FaultKind = Literal["throttle", "server_error", "unprocessed", "delay"]
+from s3pipe.gateway.faults import FaultPlan
+from s3pipe.gateway.journal import GatewayCall
 
 
 class GatewayError(HarnessError):
@@ -48,111 +46,8 @@ class GatewayError(HarnessError):
             f"The function gateway refused {route}",
             tried=f"{route} on {url}",
             seen=f"HTTP {status}: {answer}",
-            fix="correct the fault plan as the message says (see s3pipe.faults.FaultRule for the fields)",
+            fix="correct the fault plan as the message says (see s3pipe.gateway.FaultRule for the fields)",
         )
-
-
-@dataclass(frozen=True)
-class FaultRule:
-    """One rule: calls matching ``service``/``action`` (``*`` = any; optional ARN glob ``resource``) get ``fault``.
-
-    ``probability`` is drawn per matching call from the plan's seeded RNG; ``max_count`` bounds how
-    often the rule fires (None = unbounded). ``delay`` sleeps ``delay_ms`` then forwards;
-    ``unprocessed`` (BatchWriteItem only) writes part of the items and returns the rest, a fraction
-    ``unprocessed_fraction``, in ``UnprocessedItems``.
-    """
-
-    service: str
-    action: str = "*"
-    fault: FaultKind = "throttle"
-    probability: float = 1.0
-    max_count: int | None = None
-    delay_ms: int = 0
-    unprocessed_fraction: float = 0.5
-    resource: str | None = None
-
-    def __post_init__(self) -> None:
-        parse_rule(self.to_json(), "fault rule")  # the gateway's own checks: refused here, not at set_plan
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class FaultPlan:
-    """Rules in order (the first matching rule that fires wins) and the RNG seed that makes runs repeat."""
-
-    rules: tuple[FaultRule, ...] = ()
-    seed: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [rule.to_json() for rule in self.rules]}
-
-
-@dataclass(frozen=True)
-class GatewayCall:
-    """One journalled call of the function (a line of the gateway's JSON Lines journal)."""
-
-    seq: int
-    time: float
-    service: str
-    action: str
-    #: (IAM action, resource ARN) pairs this call needs, as IAM evaluates it.
-    permissions: tuple[tuple[str, str], ...]
-    region: str
-    account: str
-    method: str
-    path: str
-    status: int | None
-    fault: str | None = None
-    duration_ms: float = 0.0
-    context: Mapping[str, str] = field(default_factory=dict)
-    error: str | None = None
-    #: The SDK call this attempt belongs to (``amz-sdk-invocation-id``), its attempt number and maximum.
-    sdk_invocation: str | None = None
-    sdk_attempt: int | None = None
-    sdk_max_attempts: int | None = None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GatewayCall:
-        permissions = tuple((str(a), str(r)) for a, r in data.get("permissions") or [])
-        sdk = data.get("sdk") or {}
-        return cls(
-            seq=int(data.get("seq", -1)),
-            time=float(data.get("time", 0.0)),
-            service=str(data.get("service", "")),
-            action=str(data.get("action", "")),
-            permissions=permissions,
-            region=str(data.get("region", "")),
-            account=str(data.get("account", "")),
-            method=str(data.get("method", "")),
-            path=str(data.get("path", "")),
-            status=int(data["status"]) if data.get("status") is not None else None,
-            fault=str(data["fault"]) if data.get("fault") else None,
-            duration_ms=float(data.get("duration_ms", 0.0)),
-            context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
-            error=str(data["error"]) if data.get("error") else None,
-            sdk_invocation=str(sdk["invocation"]) if sdk.get("invocation") else None,
-            sdk_attempt=int(sdk["attempt"]) if sdk.get("attempt") is not None else None,
-            sdk_max_attempts=int(sdk["max_attempts"]) if sdk.get("max_attempts") is not None else None,
-        )
-
-    @property
-    def iam_actions(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(action for action, _ in self.permissions))
-
-    @property
-    def resources(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(resource for _, resource in self.permissions))
-
-    @property
-    def last_attempt(self) -> bool:
-        """The SDK will not retry this attempt (it was its last one)."""
-        return self.sdk_attempt is not None and self.sdk_attempt == self.sdk_max_attempts
-
-    def __str__(self) -> str:
-        fault = f" [{self.fault}]" if self.fault else ""
-        return f"#{self.seq} {self.service}:{self.action} {', '.join(self.resources)} -> {self.status}{fault}"
 
 
 class GatewayClient:
@@ -212,3 +107,14 @@ class GatewayClient:
             yield self
         finally:
             self.clear()
+
+
+def probe_gateway(url: str, timeout: float = 2.0) -> Health:
+    """One GET of ``{url}/_s3pipe/health``."""
+    try:
+        payload = GatewayClient(url, timeout).health()
+    except GatewayError as error:
+        return Health(False, "; ".join(error.seen) or error.summary)
+    if not isinstance(payload, dict) or payload.get("status") != "ok":
+        return Health(False, f"unexpected answer {payload!r}")
+    return Health(True, f"{payload.get('calls', 0)} calls journalled, upstream {payload.get('upstream')}")

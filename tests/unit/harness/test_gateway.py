@@ -3,6 +3,7 @@ and the proxy end to end against a tiny local upstream. No emulator, no network 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.client
 import http.server
@@ -24,24 +25,21 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from s3pipe.backends.embedded import SUPERVISOR, function_gateway_environment, probe_gateway
-from s3pipe.backends.gateway import (
+from s3pipe.backends.embedded import SUPERVISOR, function_gateway_environment
+from s3pipe.backends.supervisor import split_commands
+from s3pipe.config import HarnessConfig
+from s3pipe.gateway import probe_gateway
+from s3pipe.gateway.classify import (
     Classified,
-    FaultEngine,
-    GatewayServer,
-    Journal,
-    Permission,
-    PlanError,
+    RequiredPermission,
     classify_request,
-    fault_response,
-    parse_plan,
     s3_bucket_and_key,
-    split_batch_write,
     sqs_queue_arn,
     virtual_host_bucket,
 )
-from s3pipe.backends.supervisor import split_commands
-from s3pipe.config import HarnessConfig
+from s3pipe.gateway.faults import FaultEngine, PlanError, fault_response, parse_plan, split_batch_write
+from s3pipe.gateway.journal import Journal
+from s3pipe.gateway.server import GatewayServer
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 
@@ -381,10 +379,11 @@ def test_an_access_key_that_is_not_an_account_means_the_emulator_account() -> No
 
 
 def test_plans_are_validated() -> None:
-    seed, rules = parse_plan(
+    plan = parse_plan(
         {"seed": 3, "rules": [{"service": "dynamodb", "action": "BatchWriteItem", "fault": "delay", "delay_ms": 5}]}
     )
-    assert seed == 3
+    assert plan.seed == 3
+    rules = plan.rules
     assert (rules[0].fault, rules[0].delay_ms, rules[0].probability) == ("delay", 5, 1.0)
 
 
@@ -407,19 +406,19 @@ def test_bad_plans_are_refused_with_the_reason(document: Any, message: str) -> N
 
 
 def call_of(service: str, action: str, resource: str = "*") -> Classified:
-    return Classified(service, action, "json", REGION, ACCOUNT, (Permission(f"{service}:{action}", resource),))
+    return Classified(service, action, "json", REGION, ACCOUNT, (RequiredPermission(f"{service}:{action}", resource),))
 
 
 def decisions(seed: int, count: int, probability: float = 0.3) -> list[bool]:
     engine = FaultEngine()
-    _, rules = parse_plan(
+    plan = parse_plan(
         {
             "rules": [
                 {"service": "dynamodb", "action": "BatchWriteItem", "fault": "throttle", "probability": probability}
             ]
         }
     )
-    engine.set_plan(seed, rules)
+    engine.set_plan(dataclasses.replace(plan, seed=seed))
     return [engine.pick(call_of("dynamodb", "BatchWriteItem")) is not None for _ in range(count)]
 
 
@@ -432,10 +431,10 @@ def test_a_seeded_plan_makes_the_same_decisions_every_run() -> None:
 
 def test_only_calls_a_rule_matches_draw_from_the_rng() -> None:
     engine = FaultEngine()
-    _, rules = parse_plan(
+    plan = parse_plan(
         {"rules": [{"service": "dynamodb", "action": "BatchWriteItem", "fault": "throttle", "probability": 0.5}]}
     )
-    engine.set_plan(7, rules)
+    engine.set_plan(dataclasses.replace(plan, seed=7))
     picked = []
     for index in range(100):
         engine.pick(call_of("sqs", "SendMessage"))  # other traffic must not shift the sequence
@@ -446,7 +445,7 @@ def test_only_calls_a_rule_matches_draw_from_the_rng() -> None:
 
 def test_rule_matching_service_action_resource_and_max_count() -> None:
     engine = FaultEngine()
-    _, rules = parse_plan(
+    plan = parse_plan(
         {
             "rules": [
                 {
@@ -460,7 +459,7 @@ def test_rule_matching_service_action_resource_and_max_count() -> None:
             ]
         }
     )
-    engine.set_plan(0, rules)
+    engine.set_plan(dataclasses.replace(plan, seed=0))
     slow = call_of("s3", "GetObject", "arn:aws:s3:::b/slow/x")
     fast = call_of("s3", "GetObject", "arn:aws:s3:::b/fast/x")
     kinds = [rule.fault if (rule := engine.pick(c)) else None for c in (slow, fast, slow, slow)]
@@ -720,8 +719,7 @@ def test_an_unreachable_upstream_is_a_502_in_the_journal(tmp_path: Path) -> None
 
 
 def set_plan(gateway: GatewayServer, *rules: dict[str, Any], seed: int = 1) -> None:
-    _, parsed = parse_plan({"seed": seed, "rules": list(rules)})
-    gateway.faults.set_plan(seed, parsed)
+    gateway.faults.set_plan(parse_plan({"seed": seed, "rules": list(rules)}))
 
 
 def test_throttling_answers_with_dynamodbs_own_error_without_forwarding(
@@ -854,14 +852,13 @@ def test_calls_since_a_mark(upstream: Upstream, gateway: GatewayServer) -> None:
     assert control(gateway, "GET", "calls?since=x")[0] == 400
 
 
-def test_the_gateway_script_runs_standalone(upstream: Upstream, tmp_path: Path) -> None:
-    from s3pipe.backends import gateway as module
-
+def test_the_gateway_runs_standalone_as_a_module(upstream: Upstream, tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     process = subprocess.Popen(
         [
             sys.executable,
-            module.__file__,
+            "-m",
+            "s3pipe.gateway",
             "--upstream",
             upstream.url,
             "--port-file",
