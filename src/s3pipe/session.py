@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
-from s3pipe.backends.embedded import function_gateway_environment, probe_gateway
+from s3pipe.backends.embedded import function_gateway_environment
 from s3pipe.backends.health import probe_health
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
 from s3pipe.errors import HarnessError
+from s3pipe.gateway.client import probe_gateway
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
 from s3pipe.stack import Stack, StackOutputs
@@ -134,8 +135,6 @@ class StackSession:
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
-        #: Where the function gateway's journal stood at open(): the IAM audit covers what follows.
-        self.gateway_cursor = 0
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
@@ -231,15 +230,8 @@ class StackSession:
             self.progress.stage("reuse", f"stopped the replaced stack's emulator (pid {record.emulator_pid})")
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
-        """Remember the stack's gateway and, for the IAM audit, where its journal stands now."""
+        """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`)."""
         stack.gateway_url = gateway_url
-        if gateway_url and self.config.iam_audit:
-            from s3pipe.faults import GatewayClient, GatewayError
-
-            try:
-                self.gateway_cursor = GatewayClient(gateway_url).cursor()
-            except GatewayError:
-                self.gateway_cursor = 0
         return stack
 
     def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:
