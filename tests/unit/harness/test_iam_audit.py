@@ -12,26 +12,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from s3pipe.backends.gateway import Classified, Permission, journal_entry
 from s3pipe.config import HarnessConfig
-from s3pipe.faults import GatewayCall
-from s3pipe.iam_audit import (
-    PLATFORM_NOTE,
-    ExpectedDenial,
-    Statement,
-    action_matches,
-    audit_calls,
-    audit_session,
-    evaluate,
-    evaluate_condition,
-    failed,
-    load_role_policies,
-    parse_policy,
-    resource_matches,
-    resource_pattern,
-    summary_lines,
-    write_report,
-)
+from s3pipe.gateway.classify import Classified, RequiredPermission
+from s3pipe.gateway.journal import GatewayCall, journal_entry
+from s3pipe.iam.audit import AuditResult, audit_session, failed, summary_lines, write_report
+from s3pipe.iam.evaluate import action_matches, evaluate, evaluate_condition, resource_matches
+from s3pipe.iam.policy import Statement, load_role_policies, parse_policy
+from s3pipe.iam.report import PLATFORM_NOTE, ExpectedDenial, audit_calls, resource_pattern
 
 REGION = "ap-northeast-1"
 ACCOUNT = "000000000000"
@@ -88,7 +75,13 @@ def statements(*raw: dict[str, Any]) -> list[Statement]:
 def call(action: str, resource: str, *, operation: str = "", fault: str | None = None, **context: str) -> GatewayCall:
     service = action.split(":", maxsplit=1)[0]
     classified = Classified(
-        service, operation or action.split(":")[1], "json", REGION, ACCOUNT, (Permission(action, resource),), context
+        service,
+        operation or action.split(":")[1],
+        "json",
+        REGION,
+        ACCOUNT,
+        (RequiredPermission(action, resource),),
+        context,
     )
     entry = journal_entry(classified, "POST", "/")
     return GatewayCall.from_json({"seq": 0, **entry, "status": 200, "fault": fault})
@@ -440,7 +433,7 @@ GATEWAY = "http://127.0.0.1:9"
 
 
 def fake_session(**changes: Any) -> Any:
-    values: dict[str, Any] = {"stack": SimpleNamespace(name="pytest", gateway_url=GATEWAY), "gateway_cursor": 0}
+    values: dict[str, Any] = {"stack": SimpleNamespace(name="pytest", gateway_url=GATEWAY)}
     values.update(changes)
     return SimpleNamespace(**values)
 
@@ -465,16 +458,22 @@ def test_an_audit_that_cannot_run_is_reported_not_raised(tmp_path: Path) -> None
     )
     result = audit_session(config, fake_session(stack=stack))
     assert result is not None
-    assert result["ok"] is False
-    assert "AttributeError" in result["error"]
+    assert result.ok is False
+    assert result.error is not None
+    assert "AttributeError" in result.error
     assert failed([result])
-    assert summary_lines([result]) == [f"stack 'pytest': the IAM audit could not run: {result['error']}"]
+    assert summary_lines([result]) == [f"stack 'pytest': the IAM audit could not run: {result.error}"]
 
 
 def test_summary_of_a_clean_audit() -> None:
     report = audit_calls(reference(), handler_calls(), stack="pytest", role="p-ingest")
-    result = {"stack": "pytest", "ok": True, "error": None, "text": report.render_text(), "paths": ["/x.json"]}
+    result = AuditResult("pytest", ok=True, text=report.render_text(), paths=("/x.json",))
     lines = summary_lines([result])
     assert lines[0].startswith("IAM least-privilege audit of stack 'pytest', role p-ingest")
     assert lines[-1] == "report: /x.json"
     assert not failed([result])
+
+
+def test_an_audit_result_crosses_to_the_xdist_controller_unchanged() -> None:
+    result = AuditResult("pytest-gw0", ok=False, violations=("dynamodb:DeleteItem ...",), text="t", paths=("/r.json",))
+    assert AuditResult.from_json(json.loads(json.dumps(result.to_json()))) == result
