@@ -67,6 +67,9 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "LOG_LEVEL": "INFO",
+            # IAM enforced as on AWS: the function's calls are evaluated against its execution role
+            # (the harness and Terraform sign with the root test key, which IAM does not restrict)
+            "AUTH": "true",
             "PYTHONUNBUFFERED": "1",
             **loopback_no_proxy(env),
         }
@@ -86,6 +89,7 @@ class EmbeddedBackend(Backend):
             Capability.LOG_RETRIEVAL,
             Capability.FUNCTION_ENDPOINT_OVERRIDE,
             Capability.FAST_REDEPLOY,
+            Capability.IAM_ENFORCEMENT,
         }
     )
 

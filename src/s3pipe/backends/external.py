@@ -70,6 +70,8 @@ class Flavour:
     product: str  # "ministack", "localstack" or "unknown"
     edition: str
     version: str
+    #: The emulator says it enforces IAM (MiniStack started with ``AUTH=true``: ``"auth": "enabled"``).
+    iam_enforced: bool = False
 
     @classmethod
     def from_health(cls, payload: Mapping[str, Any]) -> Flavour:
@@ -81,7 +83,7 @@ class Flavour:
             product = "localstack"
         else:
             product = "unknown"
-        return cls(product, edition or "?", version or "?")
+        return cls(product, edition or "?", version or "?", payload.get("auth") == "enabled")
 
     def __str__(self) -> str:
         return f"{self.product} (edition {self.edition}, version {self.version})"
@@ -131,7 +133,9 @@ class ExternalBackend(Backend):
         if self.flavour is None or self.flavour.product == "unknown":
             return self.capabilities
         if self.flavour.product == "ministack":
-            return EmbeddedBackend.capabilities
+            if self.flavour.iam_enforced:
+                return EmbeddedBackend.capabilities
+            return EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
         return LocalStackBackend.capabilities
 
     def start(self) -> Endpoint:

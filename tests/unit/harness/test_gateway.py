@@ -619,6 +619,7 @@ def test_requests_are_forwarded_verbatim_and_journalled(
     assert seen["headers"]["X-Amz-Target"] == "DynamoDB_20120810.BatchWriteItem"
     assert seen["headers"]["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCOUNT}/")
     assert seen["headers"]["Host"] == gateway.url.removeprefix("http://")  # signed: never rewritten
+    assert seen["headers"]["X-Forwarded-Proto"] == "https"  # as over TLS: aws:SecureTransport holds
     assert json.loads(seen["body"]) == {"RequestItems": items}
     (entry,) = journal(gateway)
     assert entry["seq"] == 0
@@ -804,6 +805,8 @@ def test_unprocessed_items_are_never_written_and_returned_to_the_caller(
     assert (len(written), len(returned)) == (6, 4)
     assert sorted(written + returned, key=lambda r: int(r["PutRequest"]["Item"]["PK"]["S"])) == requests
     assert int(upstream.requests[0]["headers"]["Content-Length"]) == len(upstream.requests[0]["body"])
+    # the function's signature no longer covers the trimmed body: signed again with the root test key
+    assert "Credential=test/" in upstream.requests[0]["headers"]["Authorization"]
     entry = journal(gateway)[0]
     assert (entry["fault"], entry["unprocessed"], entry["status"]) == ("unprocessed", 4, 200)
 
@@ -812,6 +815,7 @@ def test_delay_sleeps_then_forwards(upstream: Upstream, gateway: GatewayServer) 
     set_plan(gateway, {"service": "sqs", "fault": "delay", "delay_ms": 150})
     started = time.monotonic()
     botocore_client("sqs", gateway.url).get_queue_url(QueueName="q")
+    assert "Credential=000000000000/" in upstream.requests[0]["headers"]["Authorization"]  # untouched: as signed
     assert time.monotonic() - started >= 0.15
     assert len(upstream.requests) == 1
     entry = journal(gateway)[0]
