@@ -147,6 +147,8 @@ class GatewayServer(ThreadingHTTPServer):
             "status": "ok",
             "upstream": self.upstream,
             "calls": len(self.journal),
+            "dropped": self.journal.dropped,
+            "capacity": self.journal.capacity,
             "journal": str(self.journal.path) if self.journal.path else None,
             "pid": os.getpid(),
             "faults": self.faults.state(),
@@ -430,8 +432,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 except ValueError:
                     self._reply(400, {"error": f"since must be an integer, got {raw_since!r}"})
                     return
-                calls, next_seq = self.server.journal.read(since)
-                self._reply(200, {"next": next_seq, "calls": calls})
+                journal = self.server.journal
+                calls, next_seq = journal.read(since)
+                dropped = journal.dropped_since(since)
+                self._reply(200, {"next": next_seq, "calls": calls, "dropped": dropped, "capacity": journal.capacity})
             case ControlRoute.GET_FAULTS:
                 self._reply(200, faults.state())
             case ControlRoute.SET_FAULTS:

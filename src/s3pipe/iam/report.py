@@ -136,6 +136,8 @@ class AuditReport:
     unused: list[Grant]
     platform: list[Grant]
     expected: list[tuple[Violation, ExpectedDenial]] = field(default_factory=list)
+    #: Calls of the run the bounded gateway journal dropped before the audit read them (not audited).
+    dropped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -152,6 +154,7 @@ class AuditReport:
             "policies": self.policies,
             "calls_seen": self.calls_seen,
             "since": self.since,
+            "dropped": self.dropped,
             "ok": self.ok,
             "calls": [_kind_json(kind) for kind in self.kinds],
             "violations": [
@@ -182,6 +185,12 @@ class AuditReport:
             f"({', '.join(self.policies) or 'no policies'}): {self.calls_seen} call(s) of the function",
             "calls (action on resource -> allowed by statement):",
         ]
+        if self.dropped:
+            lines.insert(
+                1,
+                f"NOT AUDITED: {self.dropped} earlier call(s) were dropped from the gateway journal before the "
+                "audit read them (it keeps the newest entries; raise the gateway's --journal-capacity)",
+            )
         for kind in self.kinds:
             faulted = f", {kind.faulted} with injected faults" if kind.faulted else ""
             verdict = {
@@ -244,6 +253,7 @@ def audit_calls(
     role: str = "",
     since: int = 0,
     expected: Sequence[ExpectedDenial] = (),
+    dropped: int = 0,
 ) -> AuditReport:
     """Evaluate every permission every call needed against the policies; group, suggest, find unused.
 
@@ -312,6 +322,7 @@ def audit_calls(
         role=role,
         policies=[f"{p.name} ({p.kind})" for p in policies],
         calls_seen=len(calls),
+        dropped=dropped,
         since=since,
         kinds=kinds,
         violations=kept,

@@ -368,7 +368,9 @@ def test_calls_since_a_mark(upstream: Upstream, gateway: GatewayServer) -> None:
     assert status == 200
     assert answer["next"] == 3
     assert [call["resources"][0].rsplit(":", 1)[1] for call in answer["calls"]] == ["b", "c"]
-    assert control(gateway, "GET", "calls?since=3")[1] == {"next": 3, "calls": []}
+    assert answer["dropped"] == 0
+    capacity = gateway.journal.capacity
+    assert control(gateway, "GET", "calls?since=3")[1] == {"next": 3, "calls": [], "dropped": 0, "capacity": capacity}
     assert control(gateway, "GET", "calls?since=x")[0] == 400
 
 
