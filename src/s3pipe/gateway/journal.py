@@ -92,6 +92,29 @@ class Journal:
                 self._file = None
 
 
+_XML_CODE = re.compile(rb"<Code>([^<]{1,128})</Code>")
+
+
+def error_code(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The AWS error code of an error answer (JSON ``__type``, query-JSON header, or XML ``<Code>``), if any."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for header in ("x-amzn-query-error", "x-amzn-errortype"):
+        if value := lowered.get(header, "").split(";", 1)[0].split(":", 1)[0].strip():
+            return value
+    if body[:1] == b"{":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            code = document.get("__type") or document.get("code")
+            if isinstance(code, str) and code:
+                return code.rsplit("#", 1)[-1]
+    if match := _XML_CODE.search(body[:4096]):
+        return match.group(1).decode("utf-8", "replace")
+    return None
+
+
 _SDK_REQUEST = re.compile(r"attempt=(\d+)(?:;\s*max=(\d+))?")
 
 
@@ -148,6 +171,8 @@ class GatewayCall:
     duration_ms: float = 0.0
     context: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The service's error code when the answer was an error (``AccessDeniedException``...).
+    error_code: str | None = None
     #: The SDK call this attempt belongs to (``amz-sdk-invocation-id``), its attempt number and maximum.
     sdk_invocation: str | None = None
     sdk_attempt: int | None = None
@@ -172,6 +197,7 @@ class GatewayCall:
             duration_ms=float(data.get("duration_ms", 0.0)),
             context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
             error=str(data["error"]) if data.get("error") else None,
+            error_code=str(data["error_code"]) if data.get("error_code") else None,
             sdk_invocation=str(sdk["invocation"]) if sdk.get("invocation") else None,
             sdk_attempt=int(sdk["attempt"]) if sdk.get("attempt") is not None else None,
             sdk_max_attempts=int(sdk["max_attempts"]) if sdk.get("max_attempts") is not None else None,

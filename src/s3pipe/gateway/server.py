@@ -41,7 +41,7 @@ from s3pipe.gateway.faults import (
     parse_plan,
     split_batch_write,
 )
-from s3pipe.gateway.journal import Journal, journal_entry
+from s3pipe.gateway.journal import Journal, error_code, journal_entry
 from s3pipe.gateway.signing import Resigner
 
 CONTROL_PREFIX = "/_s3pipe/"
@@ -375,6 +375,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
         elif not no_body and length is None:
             self.send_header("Connection", "close")  # a close-delimited body
         if no_body or small:
+            if (
+                status >= 400
+                and self._pending is not None
+                and (code := error_code(dict(response.getheaders()), payload))
+            ):
+                self._pending["error_code"] = code  # e.g. the emulator's AccessDeniedException
             self._commit(status, len(payload))
             self.end_headers()
             if payload and not no_body:

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from s3pipe.gateway.journal import GatewayCall
 from s3pipe.iam.evaluate import Outcome, action_matches, evaluate, resource_matches, statement_applies
@@ -35,6 +35,8 @@ PLATFORM_ACTIONS: Mapping[str, str] = {
         "only a ListObjects call of the function would show it"
     ),
 }
+#: Error codes with which AWS services (and MiniStack enforcing IAM) refuse a call its caller may not make.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PLATFORM_NOTE = "used by the Lambda service (not observable from the function)"
 
 
@@ -70,6 +72,26 @@ class CallKind:
     faulted: int = 0
     example: str = ""
     unevaluated: tuple[str, ...] = ()
+    #: Calls the backend itself refused as not authorised (an emulator enforcing IAM, or AWS).
+    refused: int = 0
+
+    @property
+    def verdict(self) -> str:
+        """The audit's decision in words, with the backend's own refusals beside it."""
+        match self.outcome:
+            case "allowed":
+                text = f"allowed by {', '.join(self.statements)}"
+            case "implicit_deny":
+                text = "NOT ALLOWED (no statement)"
+            case "explicit_deny":
+                text = f"DENIED by {', '.join(self.statements)}"
+            case "not_evaluated":
+                text = f"not evaluated ({'; '.join(self.unevaluated)}), statements {', '.join(self.statements)}"
+            case unreachable:
+                assert_never(unreachable)
+        if self.refused:
+            text += f"; the backend refused {self.refused} as not authorised"
+        return text
 
 
 @dataclass(frozen=True)
@@ -193,16 +215,10 @@ class AuditReport:
             )
         for kind in self.kinds:
             faulted = f", {kind.faulted} with injected faults" if kind.faulted else ""
-            verdict = {
-                "allowed": f"allowed by {', '.join(kind.statements)}",
-                "implicit_deny": "NOT ALLOWED (no statement)",
-                "explicit_deny": f"DENIED by {', '.join(kind.statements)}",
-                "not_evaluated": (
-                    f"not evaluated ({'; '.join(kind.unevaluated)}), statements {', '.join(kind.statements)}"
-                ),
-            }[kind.outcome]
             operations = ", ".join(kind.operations)
-            lines.append(f"  {kind.action:<28} {kind.resource}  x{kind.calls} ({operations}{faulted}) -> {verdict}")
+            lines.append(
+                f"  {kind.action:<28} {kind.resource}  x{kind.calls} ({operations}{faulted}) -> {kind.verdict}"
+            )
         if not self.kinds:
             lines.append("  (none)")
         lines.append(f"violations: {len(self.violations)}")
@@ -233,6 +249,7 @@ def _kind_json(kind: CallKind) -> dict[str, Any]:
         "statements": list(kind.statements),
         "operations": list(kind.operations),
         "faulted": kind.faulted,
+        "refused": kind.refused,
         "example": kind.example,
         "unevaluated": list(kind.unevaluated),
     }
@@ -268,10 +285,11 @@ def audit_calls(
             decision = evaluate(statements, action, resource, call.context)
             group = groups.setdefault(
                 (action, resource_pattern(resource)),
-                {"calls": 0, "faulted": 0, "operations": {}, "decisions": {}, "example": resource},
+                {"calls": 0, "faulted": 0, "refused": 0, "operations": {}, "decisions": {}, "example": resource},
             )
             group["calls"] += 1
             group["faulted"] += 1 if call.fault else 0
+            group["refused"] += 1 if call.error_code in ACCESS_DENIED_CODES else 0
             group["operations"][call.action] = None
             group["decisions"].setdefault(decision.outcome, decision)
     kinds: list[CallKind] = []
@@ -292,6 +310,7 @@ def audit_calls(
                 group["faulted"],
                 group["example"],
                 decision.unevaluated,
+                group["refused"],
             )
         )
         if decision.outcome in ("implicit_deny", "explicit_deny"):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from s3pipe.gateway import GatewayClient, GatewayServer, Journal
-from s3pipe.gateway.journal import JournalPage
+from s3pipe.gateway import GatewayCall, GatewayClient, GatewayServer, Journal
+from s3pipe.gateway.journal import JournalPage, error_code
 from s3pipe.iam.report import audit_calls
 
 
@@ -78,3 +78,34 @@ def test_the_audit_reports_calls_it_could_not_see() -> None:
     assert report.to_json()["dropped"] == 7
     assert "NOT AUDITED: 7 earlier call(s) were dropped" in report.render_text()
     assert "NOT AUDITED" not in audit_calls([], [], stack="pytest", role="r").render_text()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "code"),
+    [
+        ({}, b'{"__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException"}', "AccessDeniedException"),
+        ({"x-amzn-query-error": "AccessDenied;Sender"}, b'{"__type": "x"}', "AccessDenied"),
+        ({"X-Amzn-ErrorType": "ThrottlingException:http://internal"}, b"", "ThrottlingException"),
+        ({}, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>", "AccessDenied"),
+        ({}, b"<ErrorResponse><Error><Code>AWS.SimpleQueueService.NonExistentQueue</Code>", None),
+        ({}, b"not an error document", None),
+        ({}, b"{not json", None),
+    ],
+)
+def test_error_codes_of_every_protocol(headers: dict[str, str], body: bytes, code: str | None) -> None:
+    expected = "AWS.SimpleQueueService.NonExistentQueue" if b"NonExistentQueue" in body else code
+    assert error_code(headers, body) == expected
+
+
+def test_calls_the_backend_refused_are_counted_beside_the_audits_verdict() -> None:
+    allowed = {"seq": 0, "service": "dynamodb", "action": "DeleteItem", "status": 400}
+    permissions = [["dynamodb:DeleteItem", "arn:aws:dynamodb:r:1:table/t"]]
+    calls = [
+        GatewayCall.from_json({**allowed, "permissions": permissions, "error_code": "AccessDeniedException"}),
+        GatewayCall.from_json({**allowed, "permissions": permissions, "status": 200}),
+    ]
+    report = audit_calls([], calls, stack="pytest", role="r")
+    (kind,) = report.kinds
+    assert (kind.outcome, kind.calls, kind.refused) == ("implicit_deny", 2, 1)
+    assert "NOT ALLOWED (no statement); the backend refused 1 as not authorised" in report.render_text()
+    assert report.to_json()["calls"][0]["refused"] == 1
