@@ -35,7 +35,7 @@ FILES_DIR: Final = CORPUS_DIR / "files"
 TABLE: Final = CORPUS_DIR / "outcomes.toml"
 README: Final = CORPUS_DIR / "README.md"
 
-#: The handler's line limit (lambda/log_ingest/formats.py DEFAULT_MAX_LINE_BYTES).
+#: The handler's line limit (lambda/log_ingest/formats/entries.py DEFAULT_MAX_LINE_BYTES).
 MAX_LINE_BYTES: Final = 16 << 20
 #: Committed inputs stay small; anything bigger is generated.
 MAX_COMMITTED_BYTES: Final = 50 * 1024
