@@ -36,10 +36,11 @@ from typing import Any
 
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
+from s3pipe.contract import record_sort_key, source_pk
 from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
 from s3pipe.lambda_zip import zip_bytes
-from s3pipe.pipeline import Pipeline, StackObserver, poll_until, source_pk
+from s3pipe.pipeline import Pipeline, StackObserver, poll_until
 from s3pipe.progress import Progress, silent
 from s3pipe.session import StackSession, stop_stack
 from s3pipe.stack import Stack
@@ -228,7 +229,7 @@ class Bench:
                 stack.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=b'{"n": %d}\n' % n)
 
                 def visible(pk: str = pk) -> dict[str, Any] | None:
-                    return pipeline.get_item(pk, "REC#0000000001")
+                    return pipeline.get_item(pk, record_sort_key(1))
 
                 poll_until(visible, timeout=30, describe=lambda: "item never appeared", what="item", interval=0.002)
                 latencies.append((time.perf_counter() - started) * 1000)
