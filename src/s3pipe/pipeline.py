@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
 from s3pipe.errors import SettleTimeout
 from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
 from s3pipe.stack import Stack
@@ -23,23 +24,11 @@ from s3pipe.stack import Stack
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-#: Handler log events that end an object's processing (see lambda/log_ingest/logs.py).
-TERMINAL_EVENTS = frozenset({"object_stored", "object_partially_stored", "object_dead_lettered", "object_ignored"})
-RETRY_EVENTS = frozenset({"object_retry", "message_retry", "object_dead_letter_deferred"})
 DEFAULT_TIMEOUT = 60.0
 _POLL_INTERVAL = 0.1
 
 T = TypeVar("T")
 _deserializer = TypeDeserializer()
-
-
-def source_pk(bucket: str, key: str) -> str:
-    """Partition key of the items the handler generates for an object (see lambda/log_ingest/items.py)."""
-    return f"SRC#s3://{bucket}/{key}"
-
-
-def rejection_pk(bucket: str, key: str) -> str:
-    return f"REJECT#s3://{bucket}/{key}"
 
 
 def plain_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
