@@ -428,9 +428,7 @@ def check_deployment(
     """
     if not backend.is_emulator:
         return
-    own: object = getattr(backend, "own_hosts", frozenset())
-    own_hosts = frozenset(str(host) for host in own) if isinstance(own, frozenset) else frozenset[str]()
-    checker = _Checker(endpoint, terraform_env, workspace, own_hosts)
+    checker = _Checker(endpoint, terraform_env, workspace, backend.own_hosts)
     checker.check_endpoint()
     checker.check_environment()
     checker.check_working_copy()

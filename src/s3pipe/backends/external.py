@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.backends.embedded import EmbeddedBackend
@@ -24,6 +24,9 @@ from s3pipe.backends.health import REQUIRED_SERVICES, probe_health, wait_until_h
 from s3pipe.backends.localstack import LocalStackBackend
 from s3pipe.errors import BackendUnavailable, EmulatorError
 from s3pipe.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from s3pipe.config import HarnessConfig
 
 #: What every emulator the harness documents provides, however it was started: MiniStack
 #: (``s3pipe up``) and LocalStack with the Docker socket both run functions, honour
@@ -108,6 +111,12 @@ class ExternalBackend(Backend):
 
     name: ClassVar[str] = "external"
     capabilities: ClassVar[frozenset[Capability]] = CONSERVATIVE_CAPABILITIES
+    supports_warm_reuse: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        del port  # the endpoint URL says where it listens
+        return cls(url=config.endpoint_url, region=config.region, start_timeout=config.start_timeout, progress=progress)
 
     def __init__(
         self,
