@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, assert_never
 
-from s3pipe.backends.registry import BACKEND_NAMES
+from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
 
 #: The backend names, from the registry's table (adding a backend never touches this file).
 BACKENDS: tuple[str, ...] = BACKEND_NAMES
@@ -148,9 +148,9 @@ class HarnessConfig:
             values[option.name] = _convert(option, raw, source, root)
             sources[option.name] = source
         backend = values.get("backend", "embedded")
-        if backend not in BACKENDS:
+        if backend not in BACKEND_CLASSES:
             raise ValueError(
-                f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (from {sources.get('backend')})"
+                f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
         return cls(root=root, **values)  # type: ignore[arg-type]
 
