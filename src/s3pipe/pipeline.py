@@ -18,7 +18,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
 from s3pipe.errors import SettleTimeout
-from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
+from s3pipe.observe import DlqEntry, LogLine, QueueDepth, wait_until_drained
+from s3pipe.observe import StackObserver as StackObserver  # noqa: PLC0414 - re-exported from its old home
 from s3pipe.stack import Stack
 
 if TYPE_CHECKING:
@@ -57,34 +58,6 @@ class ObjectOutcome:
     event: str
     fields: Mapping[str, Any]
     lines: Sequence[LogLine] = field(default=())
-
-
-class StackObserver:
-    """Session-wide readers of the stack's function log and DLQ (shared by all tests of a worker)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
-        self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
-
-    def refresh(self) -> None:
-        self.logs.poll()
-        self.dlq.poll()
-
-    def object_lines(self, bucket: str, key: str) -> list[LogLine]:
-        return self.lines_by_object().get((bucket, key), [])
-
-    def lines_by_object(self) -> dict[tuple[str, str], list[LogLine]]:
-        """Structured lines grouped by the object they concern, in log order (one pass over the log)."""
-        grouped: dict[tuple[str, str], list[LogLine]] = {}
-        for line in self.logs.structured():
-            fields = line.fields or {}
-            if "bucket" in fields and "key" in fields:
-                grouped.setdefault((str(fields["bucket"]), str(fields["key"])), []).append(line)
-        return grouped
-
-    def depth(self) -> QueueDepth:
-        return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
 
 
 def poll_until(

@@ -39,7 +39,8 @@ from s3pipe.errors import HarnessError
 from s3pipe.faults import GatewayClient
 from s3pipe.guard import check_deployment
 from s3pipe.iam_audit import ExpectedDenial, audit_session, failed, summary_lines
-from s3pipe.pipeline import Pipeline, StackObserver
+from s3pipe.observe import StackObserver
+from s3pipe.pipeline import Pipeline
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
