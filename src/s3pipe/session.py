@@ -113,8 +113,6 @@ class StackSession:
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
-        #: Where the function gateway's journal stood at open(): the IAM audit covers what follows.
-        self.gateway_cursor = 0
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
@@ -207,15 +205,8 @@ class StackSession:
             self.progress.stage("reuse", f"stopped the replaced stack's emulator (pid {record.emulator_pid})")
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
-        """Remember the stack's gateway and, for the IAM audit, where its journal stands now."""
+        """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`)."""
         stack.gateway_url = gateway_url
-        if gateway_url and self.config.iam_audit:
-            from s3pipe.faults import GatewayClient, GatewayError
-
-            try:
-                self.gateway_cursor = GatewayClient(gateway_url).cursor()
-            except GatewayError:
-                self.gateway_cursor = 0
         return stack
 
     def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:

@@ -2,7 +2,9 @@
 
 Imports inside functions and under ``if TYPE_CHECKING:`` are not followed: they run late or never,
 so they cannot make a module see a half-initialised other. Importing ``a.b.c`` runs the package
-``__init__`` of ``a`` and ``a.b`` first, so those count as imported too.
+``__init__`` of ``a`` and ``a.b`` first, so those count as imported too, except from inside ``a.b``
+itself, whose parents are initialising already (a package ``__init__`` re-exporting its modules is
+not a cycle; a module importing names from its own package's ``__init__`` is).
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ def imported_modules(path: Path, modules: Mapping[str, Path], root: Path = SRC) 
                 base = ".".join([*anchor, *([base] if base else [])])
             targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for target in targets:
-            found.update(parent for parent in _with_parents(target) if parent in modules)
+            # A module's own ancestor packages are initialising already when it runs: importing a
+            # sibling through them runs only the sibling. Importing the ancestor itself still counts.
+            found.update(
+                parent
+                for parent in _with_parents(target)
+                if parent in modules and (parent == target or not name.startswith(parent + "."))
+            )
     found.discard(name)
     return found
 

@@ -76,6 +76,8 @@ class Flavour:
     product: Product
     edition: str
     version: str
+    #: The emulator says it enforces IAM (MiniStack started with ``AUTH=true``: ``"auth": "enabled"``).
+    iam_enforced: bool = False
 
     @classmethod
     def from_health(cls, payload: Mapping[str, Any]) -> Flavour:
@@ -88,7 +90,7 @@ class Flavour:
             product = "localstack"
         else:
             product = "unknown"
-        return cls(product, edition or "?", version or "?")
+        return cls(product, edition or "?", version or "?", payload.get("auth") == "enabled")
 
     def __str__(self) -> str:
         return f"{self.product} (edition {self.edition}, version {self.version})"
@@ -145,7 +147,9 @@ class ExternalBackend(Backend):
             return self.capabilities
         match self.flavour.product:
             case "ministack":
-                return EmbeddedBackend.capabilities
+                if self.flavour.iam_enforced:
+                    return EmbeddedBackend.capabilities
+                return EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
             case "localstack":
                 return LocalStackBackend.capabilities
             case "unknown":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from s3pipe.backends.base import Probes
-from s3pipe.backends.embedded import probe_gateway
 from s3pipe.backends.health import probe_health
+from s3pipe.gateway.client import probe_gateway
 
 
 def pid_alive(pid: int | None) -> bool:
