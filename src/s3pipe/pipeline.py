@@ -16,30 +16,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
 from s3pipe.errors import SettleTimeout
-from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
+from s3pipe.observe import DlqEntry, LogLine, QueueDepth, wait_until_drained
+from s3pipe.observe import StackObserver as StackObserver  # noqa: PLC0414 - re-exported from its old home
 from s3pipe.stack import Stack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-#: Handler log events that end an object's processing (see lambda/log_ingest/logs.py).
-TERMINAL_EVENTS = frozenset({"object_stored", "object_partially_stored", "object_dead_lettered", "object_ignored"})
-RETRY_EVENTS = frozenset({"object_retry", "message_retry", "object_dead_letter_deferred"})
 DEFAULT_TIMEOUT = 60.0
 _POLL_INTERVAL = 0.1
 
 T = TypeVar("T")
 _deserializer = TypeDeserializer()
-
-
-def source_pk(bucket: str, key: str) -> str:
-    """Partition key of the items the handler generates for an object (see lambda/log_ingest/items.py)."""
-    return f"SRC#s3://{bucket}/{key}"
-
-
-def rejection_pk(bucket: str, key: str) -> str:
-    return f"REJECT#s3://{bucket}/{key}"
 
 
 def plain_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
@@ -68,34 +58,6 @@ class ObjectOutcome:
     event: str
     fields: Mapping[str, Any]
     lines: Sequence[LogLine] = field(default=())
-
-
-class StackObserver:
-    """Session-wide readers of the stack's function log and DLQ (shared by all tests of a worker)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
-        self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
-
-    def refresh(self) -> None:
-        self.logs.poll()
-        self.dlq.poll()
-
-    def object_lines(self, bucket: str, key: str) -> list[LogLine]:
-        return self.lines_by_object().get((bucket, key), [])
-
-    def lines_by_object(self) -> dict[tuple[str, str], list[LogLine]]:
-        """Structured lines grouped by the object they concern, in log order (one pass over the log)."""
-        grouped: dict[tuple[str, str], list[LogLine]] = {}
-        for line in self.logs.structured():
-            fields = line.fields or {}
-            if "bucket" in fields and "key" in fields:
-                grouped.setdefault((str(fields["bucket"]), str(fields["key"])), []).append(line)
-        return grouped
-
-    def depth(self) -> QueueDepth:
-        return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
 
 
 def poll_until(

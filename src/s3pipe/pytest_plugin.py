@@ -40,7 +40,8 @@ from s3pipe.gateway.client import GatewayClient
 from s3pipe.guard import check_deployment
 from s3pipe.iam.audit import AuditResult, audit_session, failed, journal_mark, summary_lines
 from s3pipe.iam.report import ExpectedDenial
-from s3pipe.pipeline import Pipeline, StackObserver
+from s3pipe.observe import StackObserver
+from s3pipe.pipeline import Pipeline
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, Probes, loopback_no_proxy
 from s3pipe.backends.health import probe_health, wait_until_healthy
 from s3pipe.backends.ministack_env import ensure_ministack_python
 from s3pipe.backends.run_logs import DEFAULT_KEEP_RUNS, pid_file, prune_runs
@@ -27,6 +27,10 @@ from s3pipe.errors import EmulatorError, tail
 from s3pipe.gateway.client import probe_gateway
 from s3pipe.gateway.journal import DEFAULT_CAPACITY
 from s3pipe.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from s3pipe.config import HarnessConfig
+    from s3pipe.deploy import StackRecord
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 #: The function gateway, run by the harness's own interpreter (the package is stdlib only).
@@ -94,6 +98,33 @@ class EmbeddedBackend(Backend):
             Capability.IAM_ENFORCEMENT,
         }
     )
+    owns_emulator: ClassVar[bool] = True
+    supports_warm_reuse: ClassVar[bool] = True
+    has_function_gateway: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        return cls(
+            region=config.region,
+            log_dir=config.path(config.state_dir) / "logs",
+            cache_dir=config.cache_dir,
+            spec=config.ministack_spec,
+            port=config.port if port is None else port,
+            python=config.ministack_python,
+            start_timeout=config.start_timeout,
+            progress=progress,
+        )
+
+    @classmethod
+    def reuse_problem(cls, record: StackRecord, probes: Probes) -> str | None:
+        """Its emulator process must still run, and its function gateway (when recorded) answer."""
+        if not probes.pid_alive(record.emulator_pid):
+            return f"its emulator (pid {record.emulator_pid}) is gone"
+        if record.gateway_url:
+            gateway = probes.gateway(record.gateway_url)
+            if not gateway.healthy:
+                return f"its function gateway {record.gateway_url} does not answer ({gateway.detail})"
+        return None
 
     def __init__(
         self,
@@ -142,6 +173,10 @@ class EmbeddedBackend(Backend):
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def log_file(self) -> str | None:
+        return str(self.log_path) if self.log_path else None
 
     def start(self) -> Endpoint:
         python = ensure_ministack_python(self.spec, self.cache_dir, self.progress, self.python)

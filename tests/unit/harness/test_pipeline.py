@@ -26,6 +26,16 @@ BUCKET = "s3p-dev-raw-logs"
 URL = "http://127.0.0.1:4566"
 
 
+class OnePage:
+    """A paginator over a stand-in whose answers have no ``nextToken``: one page per paginate()."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [self.call(**kwargs)]
+
+
 class FakeLogs:
     """CloudWatch Logs: ``filter_log_events`` returns events at or after ``startTime``."""
 
@@ -54,6 +64,10 @@ class FakeLogs:
         if self.on_poll:
             self.on_poll.pop(0)()
         return {"events": [e for e in self.events if e["timestamp"] >= kwargs["startTime"]]}
+
+    def get_paginator(self, operation: str) -> OnePage:
+        assert operation == "filter_log_events"
+        return OnePage(self.filter_log_events)
 
 
 class FakeSqs:
