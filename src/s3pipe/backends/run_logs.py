@@ -8,11 +8,12 @@ supervisor's process. :func:`prune_runs` keeps the newest runs and never touches
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from s3pipe.backends.probes import pid_alive
 
 #: Runs kept by default (the newest, by their files' modification time); running ones are kept besides.
 DEFAULT_KEEP_RUNS = 20
@@ -22,17 +23,6 @@ _RUN_FILE = re.compile(r"^(?:ministack-(?P<a>\d+)\.log|gateway-(?P<b>\d+)\.jsonl
 def pid_file(log_dir: Path, port: int) -> Path:
     """The marker that says the run on ``port`` is alive (written at start, removed at stop)."""
     return log_dir / f"run-{port}.pid"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 checks without signalling)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 @dataclass
@@ -67,7 +57,7 @@ def runs(log_dir: Path) -> list[Run]:
     return sorted(found.values(), key=lambda run: run.newest, reverse=True)
 
 
-def prune_runs(log_dir: Path, keep: int = DEFAULT_KEEP_RUNS, alive: Callable[[int], bool] = process_alive) -> list[Run]:
+def prune_runs(log_dir: Path, keep: int = DEFAULT_KEEP_RUNS, alive: Callable[[int], bool] = pid_alive) -> list[Run]:
     """Delete the files of every run but the newest ``keep`` and the running ones; returns the pruned runs."""
     pruned: list[Run] = []
     for index, run in enumerate(runs(log_dir)):

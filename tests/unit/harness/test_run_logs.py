@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from s3pipe.backends.run_logs import pid_file, process_alive, prune_runs, runs
+from s3pipe.backends.run_logs import pid_file, prune_runs, runs
 
 
 def make_run(log_dir: Path, port: int, age: int, pid: int | None = None) -> list[Path]:
@@ -48,8 +48,3 @@ def test_a_running_run_is_never_pruned_however_old(tmp_path: Path) -> None:
 
 def test_nothing_to_prune_in_a_missing_directory(tmp_path: Path) -> None:
     assert prune_runs(tmp_path / "none", keep=0) == []
-
-
-def test_this_process_is_alive_and_a_reaped_one_is_not() -> None:
-    assert process_alive(os.getpid())
-    assert not process_alive(2**22 + 12345)  # above Linux's pid_max default range: no such process
