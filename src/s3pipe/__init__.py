@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         EnvironmentSetupError,
         GuardError,
         HarnessError,
+        OutputsError,
         ProviderInstallError,
         SettleTimeout,
         TerraformError,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from s3pipe.observe import DlqEntry, LogLine, QueueDepth, StackObserver
     from s3pipe.pipeline import ObjectOutcome, Pipeline, Upload, poll_until
     from s3pipe.session import StackSession
-    from s3pipe.stack import OutputsError, Stack, StackOutputs
+    from s3pipe.stack import Stack, StackOutputs
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -38,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     # the deployed stack
     "Stack": "s3pipe.stack",
     "StackOutputs": "s3pipe.stack",
-    "OutputsError": "s3pipe.stack",
+    "OutputsError": "s3pipe.errors",
     "StackSession": "s3pipe.session",
     "HarnessConfig": "s3pipe.config",
     # reading it from the outside

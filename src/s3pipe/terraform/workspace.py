@@ -56,7 +56,8 @@ def module_files(infra_dir: Path) -> list[Path]:
     files: list[Path] = []
     for path in sorted(infra_dir.rglob("*")):
         relative = path.relative_to(infra_dir)
-        if any(part in _EXCLUDED_DIRS or part.startswith(".terraform") for part in relative.parts):
+        # hidden directories too: a module dir that is also a test project keeps .s3pipe/, .pytest_cache/ there
+        if any(part in _EXCLUDED_DIRS or part.startswith(".") for part in relative.parts[:-1]):
             continue
         name = path.name
         if not path.is_file() or not name.endswith(_MODULE_SUFFIXES):
@@ -94,6 +95,17 @@ def aws_provider_aliases(infra_dir: Path) -> list[str]:
                 if alias:
                     aliases.add(alias)
     return sorted(aliases)
+
+
+def declared_variables(infra_dir: Path) -> set[str]:
+    """Names of the module's ``variable "name"`` blocks (``.tf`` files of the root module)."""
+    names: set[str] = set()
+    for path in module_files(infra_dir):
+        if path.name.endswith(".tf") and path.parent == infra_dir:
+            for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
+                if block.kind == "variable" and block.labels:
+                    names.add(block.labels[0])
+    return names
 
 
 def _hcl_string(value: str) -> str:
