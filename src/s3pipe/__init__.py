@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         EmulatorError,
         EnvironmentSetupError,
         GuardError,
+        HandlerEventsMissing,
         HarnessError,
         OutputsError,
         ProviderInstallError,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     )
     from s3pipe.faults import FaultPlan, FaultRule, GatewayCall, GatewayClient, GatewayError
     from s3pipe.observe import DlqEntry, LogLine, QueueDepth, StackObserver
-    from s3pipe.pipeline import ObjectOutcome, Pipeline, Upload, poll_until
+    from s3pipe.pipeline import ObjectOutcome, Pipeline, Upload, eventually, poll_until
     from s3pipe.session import StackSession
     from s3pipe.stack import Stack, StackOutputs
 
@@ -36,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "Upload": "s3pipe.pipeline",
     "ObjectOutcome": "s3pipe.pipeline",
     "poll_until": "s3pipe.pipeline",
+    "eventually": "s3pipe.pipeline",
     # the deployed stack
     "Stack": "s3pipe.stack",
     "StackOutputs": "s3pipe.stack",
@@ -67,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "GuardError": "s3pipe.errors",
     "BackendUnavailable": "s3pipe.errors",
     "SettleTimeout": "s3pipe.errors",
+    "HandlerEventsMissing": "s3pipe.errors",
 }
 
 __all__ = [
@@ -84,6 +87,7 @@ __all__ = [
     "GatewayClient",
     "GatewayError",
     "GuardError",
+    "HandlerEventsMissing",
     "HarnessConfig",
     "HarnessError",
     "LogLine",
@@ -99,6 +103,7 @@ __all__ = [
     "StackSession",
     "TerraformError",
     "Upload",
+    "eventually",
     "poll_until",
 ]
 

@@ -188,6 +188,20 @@ class SettleTimeout(AssertionError):
     """The pipeline did not reach the expected state before the deadline (a test failure)."""
 
 
+class HandlerEventsMissing(AssertionError):
+    """A helper that reads the shipped handler's log events was used with a handler that writes none."""
+
+    @classmethod
+    def for_helper(cls, helper: str, invocations: int, log_group: str) -> HandlerEventsMissing:
+        return cls(
+            f"{helper} reads the shipped handler's structured log events (lines like "
+            '{"event": "object_stored", "bucket": ..., "key": ...} from lambda/log_ingest), but the function '
+            f"finished {invocations} invocation(s) in {log_group} without writing any. With a handler of your "
+            "own use the generic helpers: pipeline.eventually(check), pipeline.settle(), pipeline.query/scan/"
+            "get_item, pipeline.dlq_messages()."
+        )
+
+
 class OutputsError(HarnessError, ValueError):
     """The module's outputs, or their mapping (``s3pipe_outputs``), do not give the harness what it needs."""
 
