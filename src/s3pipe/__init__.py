@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         TerraformError,
     )
     from s3pipe.faults import FaultPlan, FaultRule, GatewayCall, GatewayClient, GatewayError
+    from s3pipe.module_stack import ModuleSession, ModuleStack
     from s3pipe.observe import DlqEntry, LogLine, QueueDepth, StackObserver
     from s3pipe.pipeline import ObjectOutcome, Pipeline, Upload, eventually, poll_until
     from s3pipe.session import StackSession
@@ -43,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "StackOutputs": "s3pipe.stack",
     "OutputsError": "s3pipe.errors",
     "StackSession": "s3pipe.session",
+    "ModuleStack": "s3pipe.module_stack",
+    "ModuleSession": "s3pipe.module_stack",
     "HarnessConfig": "s3pipe.config",
     # reading it from the outside
     "StackObserver": "s3pipe.observe",
@@ -91,6 +94,8 @@ __all__ = [
     "HarnessConfig",
     "HarnessError",
     "LogLine",
+    "ModuleSession",
+    "ModuleStack",
     "ObjectOutcome",
     "OutputsError",
     "Pipeline",

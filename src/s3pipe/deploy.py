@@ -189,36 +189,21 @@ class Deployer:
         settings: StackSettings,
         extra_files: Mapping[str, bytes] | None = None,
     ) -> Stack:
-        """Apply the module to the backend's endpoint and record the stack."""
+        """Apply the pipeline module to the backend's endpoint, complete its outputs and record the stack."""
         workspace = self.workspace(stack_name)
         infra_dir = self.config.path(self.config.infra_dir)
-        infra_hash = workspace.sync(infra_dir)
         artifact = self.build_artifact(workspace, extra_files)
-        workspace.write_override(endpoint, aws_provider_aliases(infra_dir))
         variables = settings.to_variables(endpoint.region, artifact.path, self.config.zip_variable)
-        workspace.write_variables(self.module_variables(infra_dir, variables, settings))
-        terraform, installation = self.terraform(workspace, endpoint)
-        if self.guard is not None:
-            self.guard(endpoint, terraform.env, workspace, backend)
-
-        init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
-        init_key = f"{infra_hash}|{installation.source}|{workspace.state_path}"
-        if not init_marker.exists() or init_marker.read_text() != init_key:
-            self.progress.stage("init", f"providers from {installation.source}")
-            with self.progress.timed("init"):
-                terraform.init(installation.init_args)
-            init_marker.write_text(init_key)
-
-        self.progress.stage("apply", f"{infra_dir} -> stack {stack_name!r} ({settings.name_prefix})")
-
-        def report(timing: ResourceTiming) -> None:
-            if timing.seconds >= 5:
-                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
-
-        with self.progress.timed("apply"):
-            terraform.apply(on_resource=report)
+        raw, infra_hash = self.apply_module(
+            stack_name,
+            backend,
+            endpoint,
+            infra_dir,
+            self.module_variables(infra_dir, variables, settings),
+            label=settings.name_prefix,
+        )
         outputs = resolve_outputs(
-            terraform.outputs(),
+            raw,
             self.config.outputs,
             SdkLookup(lambda service: make_client(endpoint, service)),
             region=endpoint.region,
@@ -250,6 +235,42 @@ class Deployer:
             workdir=str(workspace.workdir),
             timings=dict(self.progress.timings),
         )
+
+    def apply_module(  # noqa: PLR0917 - the one place every apply goes through
+        self,
+        stack_name: str,
+        backend: Backend,
+        endpoint: Endpoint,
+        module_dir: Path,
+        variables: Mapping[str, Any],
+        label: str = "",
+    ) -> tuple[dict[str, Any], str]:
+        """Copy any module to the stack's workspace, guard, init, apply; its raw outputs and content hash."""
+        workspace = self.workspace(stack_name)
+        module_hash = workspace.sync(module_dir)
+        workspace.write_override(endpoint, aws_provider_aliases(module_dir))
+        workspace.write_variables(variables)
+        terraform, installation = self.terraform(workspace, endpoint)
+        if self.guard is not None:
+            self.guard(endpoint, terraform.env, workspace, backend)
+
+        init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
+        init_key = f"{module_hash}|{installation.source}|{workspace.state_path}"
+        if not init_marker.exists() or init_marker.read_text() != init_key:
+            self.progress.stage("init", f"providers from {installation.source}")
+            with self.progress.timed("init"):
+                terraform.init(installation.init_args)
+            init_marker.write_text(init_key)
+
+        self.progress.stage("apply", f"{module_dir} -> stack {stack_name!r}" + (f" ({label})" if label else ""))
+
+        def report(timing: ResourceTiming) -> None:
+            if timing.seconds >= 5:
+                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
+
+        with self.progress.timed("apply"):
+            terraform.apply(on_resource=report)
+        return terraform.outputs(), module_hash
 
     def module_variables(
         self, infra_dir: Path, variables: Mapping[str, Any], settings: StackSettings
