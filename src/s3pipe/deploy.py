@@ -155,8 +155,13 @@ def terraform_environment(endpoint: Endpoint, installation: ProviderInstallation
     return env
 
 
-def settings_hash(variables: Mapping[str, Any], zip_variable: str = DEFAULT_ZIP_VARIABLE) -> str:
-    relevant = {k: v for k, v in variables.items() if k != zip_variable}
+def settings_hash(
+    variables: Mapping[str, Any], zip_variable: str = DEFAULT_ZIP_VARIABLE, outputs: Mapping[str, str] | None = None
+) -> str:
+    """What a warm stack must match: its variables (not the zip's path) and, when mapped, its output roles."""
+    relevant: dict[str, Any] = {k: v for k, v in variables.items() if k != zip_variable}
+    if outputs:  # the recorded outputs were resolved through this mapping
+        relevant["(s3pipe_outputs)"] = dict(sorted(outputs.items()))
     return json.dumps(relevant, sort_keys=True)
 
 
@@ -218,7 +223,7 @@ class Deployer:
             region=endpoint.region,
             infra_hash=infra_hash,
             lambda_sha256=artifact.sha256,
-            settings_hash=settings_hash(variables, self.config.zip_variable),
+            settings_hash=settings_hash(variables, self.config.zip_variable, self.config.outputs),
             outputs=outputs.to_json(),
             emulator_pid=backend.pid,
             emulator_log=backend.log_file,

@@ -152,7 +152,7 @@ class StackSession:
         workspace = self.deployer.workspace(self.stack_name)
         zip_variable = self.config.zip_variable
         variables = settings.to_variables(record.region, workspace.artifacts / "lambda.zip", zip_variable)
-        if settings_hash(variables, zip_variable) != record.settings_hash:
+        if settings_hash(variables, zip_variable, self.config.outputs) != record.settings_hash:
             return ReuseDecision(False, "stack settings changed")
         artifact = self.deployer.build_artifact(workspace, self.extra_files)
         if artifact.sha256 != record.lambda_sha256:
