@@ -20,12 +20,12 @@ from s3pipe.backends.base import Backend, Endpoint, loopback_no_proxy
 from s3pipe.config import HarnessConfig
 from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact, build_lambda_zip
-from s3pipe.outputs import SdkLookup, resolve_outputs
+from s3pipe.outputs import SdkLookup, check_roles, resolve_outputs
 from s3pipe.progress import Progress
 from s3pipe.stack import Stack, make_client
 from s3pipe.terraform.cli import ResourceTiming, Terraform
 from s3pipe.terraform.providers import ProviderInstallation
-from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases, declared_variables
+from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases, declared_outputs, declared_variables
 
 #: The variable of ``infra/`` that receives the handler zip's path (``s3pipe_zip_variable``).
 DEFAULT_ZIP_VARIABLE = "lambda_zip_path"
@@ -197,6 +197,8 @@ class Deployer:
         """Apply the pipeline module to the backend's endpoint, complete its outputs and record the stack."""
         workspace = self.workspace(stack_name)
         infra_dir = self.config.path(self.config.infra_dir)
+        if (declared := declared_outputs(infra_dir)) is not None:
+            check_roles(declared, self.config.outputs, infra_dir)  # in seconds, not after a whole apply
         artifact = self.build_artifact(workspace, extra_files)
         variables = settings.to_variables(endpoint.region, artifact.path, self.config.zip_variable)
         raw, infra_hash = self.apply_module(

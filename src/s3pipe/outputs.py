@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,6 +123,14 @@ def _max_receive_count(attributes: Mapping[str, str]) -> int:
 
 def _last_segment(value: str, separator: str) -> str:
     return value.rstrip(separator).rsplit(separator, 1)[-1]
+
+
+def check_roles(declared: Iterable[str], mapping: Mapping[str, str], module: Path | str) -> None:
+    """Before any apply: every required role's output is declared by the module (else :class:`OutputsError`)."""
+    names, present = output_names(mapping), set(declared)
+    missing = {role: names[ROLE_FIELDS[role]] for role in REQUIRED_ROLES if names[ROLE_FIELDS[role]] not in present}
+    if missing:
+        raise OutputsError.missing_roles(missing, present, str(module))
 
 
 def resolve_outputs(

@@ -97,15 +97,26 @@ def aws_provider_aliases(infra_dir: Path) -> list[str]:
     return sorted(aliases)
 
 
-def declared_variables(infra_dir: Path) -> set[str]:
-    """Names of the module's ``variable "name"`` blocks (``.tf`` files of the root module)."""
+def declared_blocks(infra_dir: Path, kind: str) -> set[str]:
+    """First labels of the root module's ``kind "name"`` blocks (``variable``, ``output``) in its ``.tf`` files."""
     names: set[str] = set()
     for path in module_files(infra_dir):
         if path.name.endswith(".tf") and path.parent == infra_dir:
             for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
-                if block.kind == "variable" and block.labels:
+                if block.kind == kind and block.labels:
                     names.add(block.labels[0])
     return names
+
+
+def declared_variables(infra_dir: Path) -> set[str]:
+    return declared_blocks(infra_dir, "variable")
+
+
+def declared_outputs(infra_dir: Path) -> set[str] | None:
+    """The root module's output names, or None when it also has ``.tf.json`` files (not read here)."""
+    if any(path.name.endswith(".tf.json") and path.parent == infra_dir for path in module_files(infra_dir)):
+        return None
+    return declared_blocks(infra_dir, "output")
 
 
 def _hcl_string(value: str) -> str:

@@ -14,9 +14,18 @@ from botocore.stub import Stubber
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, StackSettings
 from s3pipe.errors import HarnessError, OutputsError
-from s3pipe.outputs import REQUIRED_ROLES, ROLE_FIELDS, SdkLookup, output_names, parse_output_map, resolve_outputs
+from s3pipe.outputs import (
+    REQUIRED_ROLES,
+    ROLE_FIELDS,
+    SdkLookup,
+    check_roles,
+    output_names,
+    parse_output_map,
+    resolve_outputs,
+)
 from s3pipe.progress import Progress
 from s3pipe.stack import StackOutputs
+from s3pipe.terraform.workspace import declared_outputs
 
 URL = "http://127.0.0.1:4566/000000000000"
 MAPPING_UUID = "6f0c1b52-1d1e-4c1e-9d3a-2b4c5d6e7f80"
@@ -270,3 +279,17 @@ def test_a_module_without_the_zip_variable_is_told_which_ini_key_names_it(tmp_pa
         Deployer(config, Progress()).module_variables(tmp_path, settings.to_variables("r", Path("z")), settings)
     assert "code_zip" in "\n".join(raised.value.seen)
     assert "s3pipe_zip_variable" in raised.value.fix
+
+
+def test_a_missing_role_is_found_before_any_apply(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        'output "raw_bucket" { value = 1 }\noutput "work_queue_url" {\n  value = 2\n}\n# output "function" {}\n'
+    )
+    declared = declared_outputs(tmp_path)
+    assert declared == {"raw_bucket", "work_queue_url"}
+    with pytest.raises(OutputsError) as raised:
+        check_roles(declared, parse_output_map(ARTICLE_MAP + "function = function"), tmp_path)
+    assert "role(s) dlq_url, table, function" in raised.value.summary
+    assert "raw_bucket, work_queue_url" in "\n".join(raised.value.seen)
+    (tmp_path / "extra.tf.json").write_text("{}")
+    assert declared_outputs(tmp_path) is None  # JSON syntax is not read: the check waits for the apply
