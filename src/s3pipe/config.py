@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, assert_never
 
 from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
+from s3pipe.outputs import ROLE_FIELDS, parse_output_map
 
 #: The backend names, from the registry's table (adding a backend never touches this file).
 BACKENDS: tuple[str, ...] = BACKEND_NAMES
@@ -30,7 +31,7 @@ class Option:
 
     name: str
     help: str
-    kind: Literal["str", "bool", "int", "path"] = "str"
+    kind: Literal["str", "bool", "int", "path", "map"] = "str"
     default: str | None = None
 
     @property
@@ -55,7 +56,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("tf_plugin_dir", "local mirror of Terraform providers (passed as `terraform init -plugin-dir`)", "path"),
     Option("port", "port of the embedded emulator (0 = a free port)", kind="int", default="0"),
     Option("infra_dir", "the Terraform root module to apply", kind="path", default="infra"),
-    Option("lambda_dir", "directory holding the Lambda package(s) to zip", kind="path", default="lambda"),
+    Option(
+        "lambda_dir", "directory holding the Lambda package(s) to zip (your handler's)", kind="path", default="lambda"
+    ),
+    Option(
+        "outputs",
+        f"the module's output for each role, `role = output_name` per line (flag/env: comma separated); roles: "
+        f"{', '.join(ROLE_FIELDS)}; default: infra/'s names",
+        kind="map",
+    ),
+    Option("zip_variable", "the module's variable that receives the handler zip's path", default="lambda_zip_path"),
     Option("state_dir", "where stacks keep their working copy, state and logs", kind="path", default=".s3pipe"),
     Option("allow_aws", "opt in to deploying to a real AWS account (backend 'aws')", kind="bool"),
     Option("localstack_image", "LocalStack image for backend 'localstack'", default=DEFAULT_LOCALSTACK_IMAGE),
@@ -105,6 +115,9 @@ class HarnessConfig:
     port: int = 0
     infra_dir: Path = Path("infra")
     lambda_dir: Path = Path("lambda")
+    #: Role (or StackOutputs field) -> the module's output name; unmapped roles use infra/'s names.
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    zip_variable: str = "lambda_zip_path"
     state_dir: Path = Path(".s3pipe")
     allow_aws: bool = False
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
@@ -170,6 +183,8 @@ def _convert(option: Option, raw: str, source: str, root: Path) -> object:
         case "path":
             path = Path(raw).expanduser()
             return path if path.is_absolute() else (root / path)
+        case "map":
+            return parse_output_map(raw)
         case "str":
             return raw
         case unreachable:

@@ -18,13 +18,17 @@ from typing import Any
 
 from s3pipe.backends.base import Backend, Endpoint, loopback_no_proxy
 from s3pipe.config import HarnessConfig
+from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact, build_lambda_zip
+from s3pipe.outputs import SdkLookup, check_roles, resolve_outputs
 from s3pipe.progress import Progress
-from s3pipe.stack import Stack, StackOutputs
+from s3pipe.stack import Stack, make_client
 from s3pipe.terraform.cli import ResourceTiming, Terraform
 from s3pipe.terraform.providers import ProviderInstallation
-from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases
+from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases, declared_outputs, declared_variables
 
+#: The variable of ``infra/`` that receives the handler zip's path (``s3pipe_zip_variable``).
+DEFAULT_ZIP_VARIABLE = "lambda_zip_path"
 _SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 #: Environment variables that would send Terraform to a real account; removed for emulator backends.
@@ -63,11 +67,12 @@ class StackSettings:
         slug = slug or "stack"
         return f"s3p-{slug}-{secrets.token_hex(3)}"
 
-    def to_variables(self, region: str, lambda_zip: Path) -> dict[str, Any]:
+    def to_variables(self, region: str, lambda_zip: Path, zip_variable: str = DEFAULT_ZIP_VARIABLE) -> dict[str, Any]:
+        """Every variable the harness can set; :meth:`Deployer.deploy` passes those the module declares."""
         variables: dict[str, Any] = {
             "region": region,
             "name_prefix": self.name_prefix,
-            "lambda_zip_path": str(lambda_zip),
+            zip_variable: str(lambda_zip),
             "lambda_timeout": self.lambda_timeout,
             "visibility_timeout_seconds": self.visibility_timeout_seconds,
             "max_receive_count": self.max_receive_count,
@@ -150,8 +155,13 @@ def terraform_environment(endpoint: Endpoint, installation: ProviderInstallation
     return env
 
 
-def settings_hash(variables: Mapping[str, Any]) -> str:
-    relevant = {k: v for k, v in variables.items() if k != "lambda_zip_path"}
+def settings_hash(
+    variables: Mapping[str, Any], zip_variable: str = DEFAULT_ZIP_VARIABLE, outputs: Mapping[str, str] | None = None
+) -> str:
+    """What a warm stack must match: its variables (not the zip's path) and, when mapped, its output roles."""
+    relevant: dict[str, Any] = {k: v for k, v in variables.items() if k != zip_variable}
+    if outputs:  # the recorded outputs were resolved through this mapping
+        relevant["(s3pipe_outputs)"] = dict(sorted(outputs.items()))
     return json.dumps(relevant, sort_keys=True)
 
 
@@ -184,35 +194,29 @@ class Deployer:
         settings: StackSettings,
         extra_files: Mapping[str, bytes] | None = None,
     ) -> Stack:
-        """Apply the module to the backend's endpoint and record the stack."""
+        """Apply the pipeline module to the backend's endpoint, complete its outputs and record the stack."""
         workspace = self.workspace(stack_name)
         infra_dir = self.config.path(self.config.infra_dir)
-        infra_hash = workspace.sync(infra_dir)
+        if (declared := declared_outputs(infra_dir)) is not None:
+            check_roles(declared, self.config.outputs, infra_dir)  # in seconds, not after a whole apply
         artifact = self.build_artifact(workspace, extra_files)
-        workspace.write_override(endpoint, aws_provider_aliases(infra_dir))
-        variables = settings.to_variables(endpoint.region, artifact.path)
-        workspace.write_variables(variables)
-        terraform, installation = self.terraform(workspace, endpoint)
-        if self.guard is not None:
-            self.guard(endpoint, terraform.env, workspace, backend)
-
-        init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
-        init_key = f"{infra_hash}|{installation.source}|{workspace.state_path}"
-        if not init_marker.exists() or init_marker.read_text() != init_key:
-            self.progress.stage("init", f"providers from {installation.source}")
-            with self.progress.timed("init"):
-                terraform.init(installation.init_args)
-            init_marker.write_text(init_key)
-
-        self.progress.stage("apply", f"{infra_dir} -> stack {stack_name!r} ({settings.name_prefix})")
-
-        def report(timing: ResourceTiming) -> None:
-            if timing.seconds >= 5:
-                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
-
-        with self.progress.timed("apply"):
-            terraform.apply(on_resource=report)
-        outputs = StackOutputs.from_terraform(terraform.outputs())
+        variables = settings.to_variables(endpoint.region, artifact.path, self.config.zip_variable)
+        raw, infra_hash = self.apply_module(
+            stack_name,
+            backend,
+            endpoint,
+            infra_dir,
+            self.module_variables(infra_dir, variables, settings),
+            label=settings.name_prefix,
+        )
+        outputs = resolve_outputs(
+            raw,
+            self.config.outputs,
+            SdkLookup(lambda service: make_client(endpoint, service)),
+            region=endpoint.region,
+            name_prefix=settings.name_prefix,
+            module=infra_dir,
+        )
 
         record = StackRecord(
             name=stack_name,
@@ -221,7 +225,7 @@ class Deployer:
             region=endpoint.region,
             infra_hash=infra_hash,
             lambda_sha256=artifact.sha256,
-            settings_hash=settings_hash(variables),
+            settings_hash=settings_hash(variables, self.config.zip_variable, self.config.outputs),
             outputs=outputs.to_json(),
             emulator_pid=backend.pid,
             emulator_log=backend.log_file,
@@ -238,6 +242,61 @@ class Deployer:
             workdir=str(workspace.workdir),
             timings=dict(self.progress.timings),
         )
+
+    def apply_module(  # noqa: PLR0917 - the one place every apply goes through
+        self,
+        stack_name: str,
+        backend: Backend,
+        endpoint: Endpoint,
+        module_dir: Path,
+        variables: Mapping[str, Any],
+        label: str = "",
+    ) -> tuple[dict[str, Any], str]:
+        """Copy any module to the stack's workspace, guard, init, apply; its raw outputs and content hash."""
+        workspace = self.workspace(stack_name)
+        module_hash = workspace.sync(module_dir)
+        workspace.write_override(endpoint, aws_provider_aliases(module_dir))
+        workspace.write_variables(variables)
+        terraform, installation = self.terraform(workspace, endpoint)
+        if self.guard is not None:
+            self.guard(endpoint, terraform.env, workspace, backend)
+
+        init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
+        init_key = f"{module_hash}|{installation.source}|{workspace.state_path}"
+        if not init_marker.exists() or init_marker.read_text() != init_key:
+            self.progress.stage("init", f"providers from {installation.source}")
+            with self.progress.timed("init"):
+                terraform.init(installation.init_args)
+            init_marker.write_text(init_key)
+
+        self.progress.stage("apply", f"{module_dir} -> stack {stack_name!r}" + (f" ({label})" if label else ""))
+
+        def report(timing: ResourceTiming) -> None:
+            if timing.seconds >= 5:
+                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
+
+        with self.progress.timed("apply"):
+            terraform.apply(on_resource=report)
+        return terraform.outputs(), module_hash
+
+    def module_variables(
+        self, infra_dir: Path, variables: Mapping[str, Any], settings: StackSettings
+    ) -> dict[str, Any]:
+        """The variables the module declares (a module of your own declares few); ``extra_variables`` always."""
+        declared = declared_variables(infra_dir)
+        if self.config.zip_variable not in declared:
+            raise HarnessError(
+                f"The module {infra_dir} has no variable {self.config.zip_variable!r} for the handler's zip",
+                tried=f"pass the zip of {self.config.path(self.config.lambda_dir)} as var.{self.config.zip_variable}",
+                seen=f"the module's variables: {', '.join(sorted(declared)) or 'none'}",
+                fix=(
+                    "name the variable that takes the zip's path in the [pytest] ini section: "
+                    "`s3pipe_zip_variable = <its name>` (the module's aws_lambda_function uses it as `filename`)"
+                ),
+            )
+        return {
+            name: value for name, value in variables.items() if name in declared or name in settings.extra_variables
+        }
 
     def destroy(self, stack_name: str, endpoint: Endpoint) -> None:
         workspace = self.workspace(stack_name)

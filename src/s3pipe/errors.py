@@ -6,7 +6,7 @@ sites stay short and the wording stays consistent, in the style of pytest-postgr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 _TAIL_LINES = 20
 
@@ -186,3 +186,52 @@ class BackendUnavailable(HarnessError):
 
 class SettleTimeout(AssertionError):
     """The pipeline did not reach the expected state before the deadline (a test failure)."""
+
+
+class HandlerEventsMissing(AssertionError):
+    """A helper that reads the shipped handler's log events was used with a handler that writes none."""
+
+    @classmethod
+    def for_helper(cls, helper: str, invocations: int, log_group: str) -> HandlerEventsMissing:
+        return cls(
+            f"{helper} reads the shipped handler's structured log events (lines like "
+            '{"event": "object_stored", "bucket": ..., "key": ...} from lambda/log_ingest), but the function '
+            f"finished {invocations} invocation(s) in {log_group} without writing any. With a handler of your "
+            "own use the generic helpers: pipeline.eventually(check), pipeline.settle(), pipeline.query/scan/"
+            "get_item, pipeline.dlq_messages()."
+        )
+
+
+class OutputsError(HarnessError, ValueError):
+    """The module's outputs, or their mapping (``s3pipe_outputs``), do not give the harness what it needs."""
+
+    @classmethod
+    def missing_roles(cls, missing: Mapping[str, str], available: Iterable[str], module: str) -> OutputsError:
+        example = "\n    ".join(f"{role} = <one of its outputs>" for role in missing)
+        return cls(
+            f"The module {module} has no output for the role(s) {', '.join(missing)}",
+            tried="read " + ", ".join(f"role {role!r} from output {name!r}" for role, name in missing.items()),
+            seen=f"the module's outputs: {', '.join(sorted(available)) or 'none'}",
+            fix=(
+                "map each role to one of those outputs in the [pytest] ini section (or add outputs with "
+                f"the default names):\n  s3pipe_outputs =\n    {example}"
+            ),
+        )
+
+    @classmethod
+    def bad_mapping(cls, raw: str, problem: str, known: Iterable[str]) -> OutputsError:
+        return cls(
+            "s3pipe_outputs cannot be read",
+            tried=f"parse {raw!r} as `role = output_name` lines (or comma separated)",
+            seen=problem,
+            fix=f"use `role = output_name` with one of the roles: {', '.join(known)}",
+        )
+
+    @classmethod
+    def incomplete(cls, missing: Iterable[str], available: Iterable[str]) -> OutputsError:
+        return cls(
+            "A stack's outputs are incomplete",
+            tried="read every StackOutputs value from the stack's outputs",
+            seen=[f"missing: {', '.join(missing)}", f"present: {', '.join(sorted(available)) or 'none'}"],
+            fix="let the harness resolve them (s3pipe.outputs.resolve_outputs), or redeploy: `s3pipe down` first",
+        )

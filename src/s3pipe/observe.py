@@ -275,6 +275,26 @@ class StackObserver:
         self.stack = stack
         self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
         self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
+        self._table_keys: tuple[str, str | None] | None = None
+        self._handler_events = False
+
+    def table_keys(self) -> tuple[str, str | None]:
+        """The table's partition and sort key attribute names (one DescribeTable per session)."""
+        if self._table_keys is None:
+            table = self.stack.dynamodb.describe_table(TableName=self.stack.outputs.table_name)["Table"]
+            schema = {key["KeyType"]: key["AttributeName"] for key in table.get("KeySchema", [])}
+            self._table_keys = (schema["HASH"], schema.get("RANGE"))
+        return self._table_keys
+
+    def handler_events_seen(self) -> bool:
+        """Whether the function wrote any structured event line (``{"event": ...}``) so far."""
+        if not self._handler_events:
+            self._handler_events = any(line.event is not None for line in self.logs.structured())
+        return self._handler_events
+
+    def invocations_seen(self) -> int:
+        """Finished invocations in the log (the runtime's ``REPORT RequestId`` lines), whatever the handler."""
+        return sum(1 for line in self.logs.lines if line.message.startswith("REPORT RequestId"))
 
     def refresh(self) -> None:
         self.logs.poll()

@@ -1,8 +1,14 @@
 """Test-facing helpers: upload into the test's own prefix, then wait for what the pipeline did.
 
-Every wait polls with a deadline and, when the deadline passes, fails with the per-object
-trace (S3 event -> SQS message -> invocations with receive counts -> items or DLQ) and the
-function's log lines for that object. No sleeps as synchronisation.
+Two kinds. Generic helpers work with any handler: ``upload``, ``send_message``, ``settle``,
+``eventually``, ``query``/``scan``/``get_item``, ``dlq_messages``/``dlq_entries_for``, ``purge``.
+Helpers that read the shipped handler's structured log events (``wait_for``, ``wait_for_all``,
+``items_for``, ``rejections_for``, ``trace``, the message waits) say so, and fail with
+:class:`~s3pipe.errors.HandlerEventsMissing` when the function runs without writing any.
+
+Every wait polls with a deadline and, when the deadline passes, fails with what was seen (for our
+handler: S3 event -> SQS message -> invocations with receive counts -> items or DLQ, and the
+function's log lines for that object). No sleeps as synchronisation.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer
 
 from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
-from s3pipe.errors import SettleTimeout
+from s3pipe.errors import HandlerEventsMissing, SettleTimeout
 from s3pipe.observe import DlqEntry, LogLine, QueueDepth, wait_until_drained
 from s3pipe.observe import StackObserver as StackObserver  # noqa: PLC0414 - re-exported from its old home
 from s3pipe.stack import Stack
@@ -79,6 +85,32 @@ def poll_until(
         time.sleep(interval)
 
 
+def eventually(
+    check: Callable[[], T],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    interval: float = _POLL_INTERVAL,
+    what: str = "the condition",
+) -> T:
+    """Call ``check`` until it returns without an ``AssertionError``; return what it returned.
+
+    Works with any handler: put the assertions about the pipeline's effects in ``check``. When the
+    deadline passes, fails with the last assertion's message.
+    """
+    deadline = time.monotonic() + timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return check()
+        except AssertionError as error:
+            if time.monotonic() >= deadline:
+                raise SettleTimeout(
+                    f"{what} did not hold within {timeout:.0f} s ({attempts} attempts); last failure:\n{error}"
+                ) from error
+        time.sleep(interval)
+
+
 class Pipeline:
     """Per-test helper: a key prefix of its own, uploads, waits, lookups and traces."""
 
@@ -119,8 +151,18 @@ class Pipeline:
         return self.stack.sqs.send_message(QueueUrl=self.stack.outputs.queue_url, MessageBody=body)["MessageId"]
 
     # ------------------------------------------------------------------ waits
+    def eventually(self, check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, what: str = "the condition") -> T:
+        """Retry ``check`` until its assertions hold (any handler); see :func:`eventually`."""
+        return eventually(check, timeout=timeout, what=what)
+
+    def _require_handler_events(self, helper: str) -> None:
+        """Fail at once when invocations finished without any of the shipped handler's events."""
+        if not self.observer.handler_events_seen() and (invocations := self.observer.invocations_seen()):
+            raise HandlerEventsMissing.for_helper(helper, invocations, self.stack.outputs.log_group_name)
+
     def _outcome(self, upload: Upload) -> ObjectOutcome | None:
         self.observer.refresh()
+        self._require_handler_events("wait_for")
         return self._outcome_in(upload, self.observer.object_lines(upload.bucket, upload.key))
 
     def _outcome_in(self, upload: Upload, lines: list[LogLine]) -> ObjectOutcome | None:
@@ -143,7 +185,11 @@ class Pipeline:
         return ObjectOutcome(upload, str(chosen.event), dict(chosen.fields or {}), lines)
 
     def wait_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> ObjectOutcome:
-        """Wait until the function has finished with this upload (stored, partly stored, DLQ or ignored)."""
+        """Wait until the function has finished with this upload (stored, partly stored, DLQ or ignored).
+
+        Reads the shipped handler's log events (``object_stored``...); with another handler use
+        :meth:`eventually` or :meth:`settle`.
+        """
         return poll_until(
             lambda: self._outcome(upload),
             timeout=timeout,
@@ -152,11 +198,12 @@ class Pipeline:
         )
 
     def wait_for_all(self, uploads: Sequence[Upload], timeout: float = DEFAULT_TIMEOUT) -> list[ObjectOutcome]:
-        """:meth:`wait_for` for many uploads at once: one log read per poll, however many uploads wait."""
+        """:meth:`wait_for` for many uploads at once: one log read per poll (the shipped handler's events)."""
         outcomes: dict[int, ObjectOutcome] = {}
 
         def check() -> list[ObjectOutcome] | None:
             self.observer.refresh()
+            self._require_handler_events("wait_for_all")
             by_object = self.observer.lines_by_object()
             for index, upload in enumerate(uploads):
                 if index not in outcomes:
@@ -174,7 +221,7 @@ class Pipeline:
         return poll_until(check, timeout=timeout, describe=describe, what=f"final outcomes for {len(uploads)} uploads")
 
     def settle(self, timeout: float = DEFAULT_TIMEOUT) -> QueueDepth:
-        """Wait until the queue is drained and nothing is in flight."""
+        """Wait until the queue is drained and nothing is in flight (any handler)."""
         drained, depth = wait_until_drained(self.stack.sqs, self.stack.outputs.queue_url, timeout=timeout)
         if not drained:
             raise SettleTimeout(f"queue not drained within {timeout:.0f} s: {depth}")
@@ -197,23 +244,42 @@ class Pipeline:
 
     # ------------------------------------------------------------------ lookups
     def items_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-        """The items generated from this object (after it settled), ordered by SK."""
+        """The items the shipped handler generated from this object (after it settled), ordered by SK."""
         self.wait_for(upload, timeout)
         return self.query(source_pk(upload.bucket, upload.key))
 
     def rejections_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-        """The rejected-line report items of this object, ordered by line."""
+        """The shipped handler's rejected-line report items of this object, ordered by line."""
         self.wait_for(upload, timeout)
         return self.query(rejection_pk(upload.bucket, upload.key))
 
     def dlq_entries_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
-        """DLQ entries for this object; waits until at least one arrived."""
+        """DLQ entries whose S3 event names this object; waits until at least one arrived (any handler)."""
 
         def check() -> list[DlqEntry] | None:
             self.observer.refresh()
             return self.observer.dlq.for_object(upload.bucket, upload.key) or None
 
         return poll_until(check, timeout=timeout, describe=lambda: self.trace(upload), what=f"a DLQ entry for {upload}")
+
+    def dlq_messages(self, at_least: int = 0, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
+        """Every message the DLQ received so far (any handler); waits until there are ``at_least``.
+
+        The messages are read (and deleted) once and kept for the session: the list is not limited
+        to this test's uploads; filter with :meth:`DlqEntry.concerns` or use :meth:`dlq_entries_for`.
+        """
+
+        def check() -> list[DlqEntry] | None:
+            self.observer.refresh()
+            entries = self.observer.dlq.entries
+            return entries if len(entries) >= at_least else None
+
+        return poll_until(
+            check,
+            timeout=timeout,
+            describe=lambda: f"DLQ messages seen: {len(self.observer.dlq.entries)}; queue now: {self.observer.depth()}",
+            what=f"{at_least} DLQ messages",
+        )
 
     def dlq_entries_for_message(self, message_id: str, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
         def check() -> list[DlqEntry] | None:
@@ -258,12 +324,18 @@ class Pipeline:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def query(self, pk: str) -> list[dict[str, Any]]:
-        """Every item under partition key ``pk``, ordered by SK."""
-        pages = self._pages("query", KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": pk}})
+        """Every item under partition key value ``pk`` (a string key, any attribute name), ordered by sort key."""
+        partition, _sort = self.observer.table_keys()
+        pages = self._pages(
+            "query",
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": partition},
+            ExpressionAttributeValues={":pk": {"S": pk}},
+        )
         return [plain_item(item) for page in pages for item in page]
 
     def scan(self, source_prefix: str | None = None) -> list[dict[str, Any]]:
-        """Every item of the table, or only the generated items whose source key starts with ``source_prefix``."""
+        """Every item of the table; ``source_prefix``: only the shipped handler's items whose source key starts so."""
         kwargs: dict[str, Any] = {}
         if source_prefix is not None:
             kwargs = {
@@ -272,10 +344,15 @@ class Pipeline:
             }
         return [plain_item(item) for page in self._pages("scan", **kwargs) for item in page]
 
-    def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self.stack.dynamodb.get_item(
-            TableName=self.stack.outputs.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
-        )
+    def get_item(self, pk: str, sk: str | None = None) -> dict[str, Any] | None:
+        """One item by its (string) key values, or None; ``sk`` for tables with a sort key."""
+        partition, sort = self.observer.table_keys()
+        key: dict[str, Any] = {partition: {"S": pk}}
+        if sort is not None:
+            if sk is None:
+                raise TypeError(f"the table's key has a sort key {sort!r}: pass sk=")
+            key[sort] = {"S": sk}
+        response = self.stack.dynamodb.get_item(TableName=self.stack.outputs.table_name, Key=key, ConsistentRead=True)
         item = response.get("Item")
         return plain_item(item) if item else None
 
@@ -285,7 +362,10 @@ class Pipeline:
         for url in (self.stack.outputs.queue_url, self.stack.outputs.dlq_url):
             self.stack.sqs.purge_queue(QueueUrl=url)
         table = self.stack.outputs.table_name
-        for keys in self._pages("scan", ProjectionExpression="PK, SK"):
+        names = [name for name in self.observer.table_keys() if name is not None]
+        projection = {"ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(names)))}
+        projection_names = {f"#k{i}": name for i, name in enumerate(names)}
+        for keys in self._pages("scan", **projection, ExpressionAttributeNames=projection_names):
             for start in range(0, len(keys), 25):
                 requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
                 self.stack.dynamodb.batch_write_item(RequestItems={table: requests})  # type: ignore[dict-item]
@@ -293,7 +373,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ traces
     def trace(self, upload: Upload) -> str:
-        """What was seen for this object, step by step, with its log lines (used in failure reports)."""
+        """What was seen for this object, step by step, with its log lines (the shipped handler's events)."""
         self.observer.refresh()
         lines = self.observer.logs.for_object(upload.bucket, upload.key)
         uploaded = datetime.fromtimestamp(upload.uploaded_at, UTC).strftime("%H:%M:%S.%f")[:-3]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,15 @@ from s3pipe.gateway.client import GatewayClient
 from s3pipe.guard import check_deployment
 from s3pipe.iam.audit import AuditResult, audit_session, failed, journal_mark, summary_lines
 from s3pipe.iam.report import ExpectedDenial
+from s3pipe.module_stack import ModuleSession, ModuleStack
 from s3pipe.observe import StackObserver
 from s3pipe.pipeline import Pipeline
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
+
+#: ``s3pipe_module_factory``: module dir, variables, stack name -> the applied module.
+ModuleFactory = Callable[..., ModuleStack]
 
 _CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 _STACK_KEY = pytest.StashKey[Stack]()
@@ -271,6 +275,31 @@ def s3pipe_stack_factory(
             _audit(pytestconfig, s3pipe_config, session, request.session)
         finally:
             session.close()
+
+
+@pytest.fixture(scope="session")
+def s3pipe_module_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessConfig) -> Iterator[ModuleFactory]:
+    """Apply any module directory with variables on the configured backend: raw outputs and clients.
+
+    ``s3pipe_module_factory("modules/table", {"table_name": "t"})`` -> :class:`~s3pipe.ModuleStack`; a
+    relative directory is taken from the rootdir. Each module stack runs on its own backend instance and is
+    stopped (on AWS: destroyed) at the end of the session.
+    """
+    sessions: list[ModuleSession] = []
+
+    def factory(module_dir: str | Path, variables: Mapping[str, Any] | None = None, *, name: str = "") -> ModuleStack:
+        worker = _worker_id(pytestconfig)
+        base = name or f"module-{Path(module_dir).name}"
+        stack_name = base if worker == "main" else f"{base}-{worker}"
+        session = ModuleSession(
+            s3pipe_config, _progress(pytestconfig), stack_name, Path(module_dir), variables, guard=check_deployment
+        )
+        sessions.append(session)
+        return session.open()
+
+    yield factory
+    for session in reversed(sessions):
+        session.close()
 
 
 @pytest.fixture(scope="session")

@@ -148,8 +148,9 @@ class StackSession:
         if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
             return ReuseDecision(False, "infra/ changed since it was deployed (different content hash)")
         workspace = self.deployer.workspace(self.stack_name)
-        variables = settings.to_variables(record.region, workspace.artifacts / "lambda.zip")
-        if settings_hash(variables) != record.settings_hash:
+        zip_variable = self.config.zip_variable
+        variables = settings.to_variables(record.region, workspace.artifacts / "lambda.zip", zip_variable)
+        if settings_hash(variables, zip_variable, self.config.outputs) != record.settings_hash:
             return ReuseDecision(False, "stack settings changed")
         artifact = self.deployer.build_artifact(workspace, self.extra_files)
         if artifact.sha256 != record.lambda_sha256:

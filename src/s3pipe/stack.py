@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from s3pipe.backends.base import Capability, Endpoint
+from s3pipe.errors import OutputsError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,13 +22,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-class OutputsError(ValueError):
-    """The module's outputs do not match what the harness needs."""
-
-
 @dataclass(frozen=True)
 class StackOutputs:
-    """The ``infra/`` outputs the harness relies on (see infra/outputs.tf)."""
+    """What the harness knows about a deployed pipeline (see infra/outputs.tf; other modules: s3pipe.outputs)."""
 
     region: str
     name_prefix: str
@@ -57,10 +54,7 @@ class StackOutputs:
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [name for name in names if outputs.get(name) is None]
         if missing:
-            raise OutputsError(
-                f"infra/ is missing outputs the harness needs: {', '.join(missing)} "
-                f"(it has: {', '.join(sorted(outputs)) or 'none'}); add them to infra/outputs.tf"
-            )
+            raise OutputsError.incomplete(missing, outputs)
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = outputs[f.name]
@@ -86,6 +80,29 @@ _CLIENT_CONFIG = Config(
 )
 
 
+def endpoint_session(endpoint: Endpoint) -> boto3.Session:
+    credentials = endpoint.credentials
+    return boto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=endpoint.region,
+    )
+
+
+def make_client(endpoint: Endpoint, service: str, session: boto3.Session | None = None, **config: Any) -> Any:
+    """A boto3 client for ``endpoint``: retries, path-style S3 and no HTTP(S) proxy on an emulator."""
+    client_config = _CLIENT_CONFIG
+    if endpoint.url:  # an emulator on loopback: never through an HTTP(S)_PROXY of the environment
+        client_config = client_config.merge(Config(proxies={}))
+    if service == "s3" and endpoint.url:
+        client_config = client_config.merge(Config(s3={"addressing_style": "path"}))
+    if config:
+        client_config = client_config.merge(Config(**config))
+    session = session or endpoint_session(endpoint)
+    return session.client(service, endpoint_url=endpoint.url, config=client_config)  # type: ignore[call-overload]
+
+
 @dataclass
 class Stack:
     """What a test talks to: outputs, endpoint, backend facts and boto3 clients."""
@@ -102,23 +119,10 @@ class Stack:
 
     @cached_property
     def session(self) -> boto3.Session:
-        credentials = self.endpoint.credentials
-        return boto3.Session(
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-            region_name=self.endpoint.region,
-        )
+        return endpoint_session(self.endpoint)
 
     def client(self, service: str, **config: Any) -> Any:
-        client_config = _CLIENT_CONFIG
-        if self.endpoint.url:  # an emulator on loopback: never through an HTTP(S)_PROXY of the environment
-            client_config = client_config.merge(Config(proxies={}))
-        if service == "s3" and self.endpoint.url:
-            client_config = client_config.merge(Config(s3={"addressing_style": "path"}))
-        if config:
-            client_config = client_config.merge(Config(**config))
-        return self.session.client(service, endpoint_url=self.endpoint.url, config=client_config)  # type: ignore[call-overload]
+        return make_client(self.endpoint, service, self.session, **config)
 
     @cached_property
     def s3(self) -> S3Client:

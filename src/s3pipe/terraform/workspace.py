@@ -56,7 +56,8 @@ def module_files(infra_dir: Path) -> list[Path]:
     files: list[Path] = []
     for path in sorted(infra_dir.rglob("*")):
         relative = path.relative_to(infra_dir)
-        if any(part in _EXCLUDED_DIRS or part.startswith(".terraform") for part in relative.parts):
+        # hidden directories too: a module dir that is also a test project keeps .s3pipe/, .pytest_cache/ there
+        if any(part in _EXCLUDED_DIRS or part.startswith(".") for part in relative.parts[:-1]):
             continue
         name = path.name
         if not path.is_file() or not name.endswith(_MODULE_SUFFIXES):
@@ -94,6 +95,28 @@ def aws_provider_aliases(infra_dir: Path) -> list[str]:
                 if alias:
                     aliases.add(alias)
     return sorted(aliases)
+
+
+def declared_blocks(infra_dir: Path, kind: str) -> set[str]:
+    """First labels of the root module's ``kind "name"`` blocks (``variable``, ``output``) in its ``.tf`` files."""
+    names: set[str] = set()
+    for path in module_files(infra_dir):
+        if path.name.endswith(".tf") and path.parent == infra_dir:
+            for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
+                if block.kind == kind and block.labels:
+                    names.add(block.labels[0])
+    return names
+
+
+def declared_variables(infra_dir: Path) -> set[str]:
+    return declared_blocks(infra_dir, "variable")
+
+
+def declared_outputs(infra_dir: Path) -> set[str] | None:
+    """The root module's output names, or None when it also has ``.tf.json`` files (not read here)."""
+    if any(path.name.endswith(".tf.json") and path.parent == infra_dir for path in module_files(infra_dir)):
+        return None
+    return declared_blocks(infra_dir, "output")
 
 
 def _hcl_string(value: str) -> str:

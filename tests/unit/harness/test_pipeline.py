@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from s3pipe.backends.base import Credentials, Endpoint
-from s3pipe.errors import SettleTimeout
+from s3pipe.errors import HandlerEventsMissing, SettleTimeout
 from s3pipe.pipeline import (
     TERMINAL_EVENTS,
     Pipeline,
     StackObserver,
     Upload,
+    eventually,
     plain_item,
     poll_until,
     rejection_pk,
@@ -101,8 +102,27 @@ class FakeS3:
 
 
 class FakeDynamo:
+    """The table: keys PK/SK; records queries and answers with no items."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, Any]] = []
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def describe_table(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "Table": {
+                "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}]
+            }
+        }
+
     def query(self, **kwargs: Any) -> dict[str, Any]:
+        self.queries.append(kwargs)
         return {"Items": []}
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        key = kwargs["Key"]
+        item = self.items.get((key["PK"]["S"], key["SK"]["S"]))
+        return {"Item": item} if item else {}
 
 
 def stack_outputs() -> StackOutputs:
@@ -141,7 +161,8 @@ class World:
             "dev", stack_outputs(), Endpoint(URL, "ap-northeast-1", Credentials.fake()), "embedded", frozenset()
         )
         # the stack's boto3 clients are cached properties: put the stand-ins where they would be cached
-        stack.__dict__.update(logs=self.logs, sqs=self.sqs, s3=self.s3, dynamodb=FakeDynamo())
+        self.dynamo = FakeDynamo()
+        stack.__dict__.update(logs=self.logs, sqs=self.sqs, s3=self.s3, dynamodb=self.dynamo)
         self.pipeline = Pipeline(stack, StackObserver(stack), "t-1/")
 
     def terminal(self, upload: Upload, event: str = "object_stored", **fields: Any) -> None:
@@ -316,6 +337,90 @@ def test_wait_for_all_times_out_naming_what_is_missing(unversioned: World) -> No
     assert "final outcomes for 2 uploads not seen" in message
     assert "1 of 2 uploads still without an outcome" in message
     assert f"trace of s3://{BUCKET}/t-1/b.json" in message
+
+
+# ---------------------------------------------------------------------------- a handler of your own
+
+
+def plain_log(logs: FakeLogs, message: str, stream: str = "s1") -> None:
+    logs.events.append(
+        {
+            "logStreamName": stream,
+            "timestamp": 1_000 + len(logs.events),
+            "message": message,
+            "eventId": f"p{len(logs.events)}",
+        }
+    )
+
+
+def test_wait_for_fails_at_once_on_a_handler_that_writes_no_events(unversioned: World) -> None:
+    upload = unversioned.pipeline.upload("a.json", "{}")
+    plain_log(unversioned.logs, "START RequestId: r1 Version: $LATEST")
+    plain_log(unversioned.logs, "[INFO] Processing s3://bucket/a.json")
+    plain_log(unversioned.logs, "REPORT RequestId: r1 Duration: 3.2 ms")
+    with pytest.raises(HandlerEventsMissing) as raised:
+        unversioned.pipeline.wait_for(upload, timeout=30)
+    message = str(raised.value)
+    assert "finished 1 invocation(s) in /aws/lambda/s3p-dev-ingest without writing any" in message
+    assert "pipeline.eventually(check)" in message
+    assert unversioned.logs.polls == 1  # no waiting out the deadline
+
+
+def test_wait_for_keeps_waiting_while_no_invocation_finished(unversioned: World) -> None:
+    upload = unversioned.pipeline.upload("a.json", "{}")
+    plain_log(unversioned.logs, "START RequestId: r1 Version: $LATEST")  # still running
+    unversioned.logs.on_poll = [lambda: None, lambda: unversioned.terminal(upload)]
+    assert unversioned.pipeline.wait_for(upload, timeout=10).event == "object_stored"
+
+
+def test_eventually_retries_the_assertions_and_returns_the_value() -> None:
+    answers = iter([0, 1, 2])
+
+    def check() -> int:
+        value = next(answers)
+        assert value == 2, f"saw {value}"
+        return value
+
+    assert eventually(check, timeout=5, interval=0.001) == 2
+
+
+def test_eventually_fails_with_the_last_assertion() -> None:
+    def check() -> None:
+        raise AssertionError("the item is not there yet")
+
+    with pytest.raises(SettleTimeout, match="the item did not hold within 0 s") as raised:
+        eventually(check, timeout=0.02, interval=0.001, what="the item")
+    assert "last failure:\nthe item is not there yet" in str(raised.value)
+
+
+def test_eventually_lets_other_errors_through() -> None:
+    def check() -> None:
+        raise KeyError("a bug in the test, not a wait")
+
+    with pytest.raises(KeyError):
+        eventually(check, timeout=5)
+
+
+def test_get_item_and_query_use_the_tables_own_key_names(unversioned: World) -> None:
+    unversioned.dynamo.items[("USER#1", "LOG#1")] = {"PK": {"S": "USER#1"}, "SK": {"S": "LOG#1"}, "n": {"N": "2"}}
+    assert unversioned.pipeline.get_item("USER#1", "LOG#1") == {"PK": "USER#1", "SK": "LOG#1", "n": Decimal(2)}
+    assert unversioned.pipeline.get_item("USER#2", "LOG#1") is None
+    assert unversioned.pipeline.query("USER#1") == []
+    [query] = unversioned.dynamo.queries
+    assert (query["ExpressionAttributeNames"], query["ExpressionAttributeValues"]) == (
+        {"#pk": "PK"},
+        {":pk": {"S": "USER#1"}},
+    )
+
+
+def test_dlq_messages_waits_for_the_count_and_keeps_them(unversioned: World) -> None:
+    body = json.dumps({"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": "t-1/bad.json"}}}]})
+    unversioned.sqs.dlq.append({"MessageId": "m1", "ReceiptHandle": "h1", "Body": body, "Attributes": {}})
+    [entry] = unversioned.pipeline.dlq_messages(at_least=1, timeout=5)
+    assert entry.concerns(BUCKET, "t-1/bad.json")
+    assert len(unversioned.pipeline.dlq_messages()) == 1  # read once, kept for the session
+    with pytest.raises(SettleTimeout, match="2 DLQ messages not seen"):
+        unversioned.pipeline.dlq_messages(at_least=2, timeout=0.05)
 
 
 # ---------------------------------------------------------------------------- poll_until

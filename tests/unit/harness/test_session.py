@@ -378,6 +378,17 @@ def test_changed_settings_are_not_reusable(make_session: SessionFactory, config:
 
 
 @pytest.mark.usefixtures("alive", "probes")
+def test_a_changed_output_mapping_is_not_reusable(make_session: SessionFactory, project: Path) -> None:
+    config = HarnessConfig.resolve(project, environ={"S3PIPE_BACKEND": "embedded"})
+    record = current_record(config)  # resolved through the default names
+    remapped = HarnessConfig.resolve(
+        project, environ={"S3PIPE_BACKEND": "embedded", "S3PIPE_OUTPUTS": "log_group=function_logs"}
+    )
+    decision = make_session(remapped).evaluate_reuse(record, SETTINGS)
+    assert (decision.reusable, decision.reason) == (False, "stack settings changed")
+
+
+@pytest.mark.usefixtures("alive", "probes")
 def test_a_changed_handler_redeploys_the_function_only(make_session: SessionFactory, config: HarnessConfig) -> None:
     record = current_record(config)
     (config.path(config.lambda_dir) / "log_ingest" / "handler.py").write_text("def handler(e, c):\n    return 1\n")
