@@ -393,6 +393,7 @@ class Invocation:
             pass_number=outcome.pass_number + 1,
             origin_message_id=state.origin_message_id if state is not None else message.message_id,
             totals=outcome.totals,
+            reports=outcome.reports,
         )
         self.send_continuation(message, ref, following, outcome.reason, etag=outcome.etag, log=log)
 
@@ -416,6 +417,7 @@ class Invocation:
             origin_message_id=following.origin_message_id,
             totals=totals,
             etag=etag,
+            reports=following.reports,
         )
         counts = {"records": totals.records, "stored": totals.stored, "rejected": totals.rejected}
         try:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Dependencies
+from .continuation import MAX_CARRIED_REPORTS
 from .errors import (
     BudgetExhaustedError,
     IngestError,
@@ -86,6 +87,9 @@ class ObjectOutcome:
     totals: Totals = field(default_factory=Totals)
     resume_after: int = 0
     etag: str | None = None
+    #: For ``continued``: rejection reports of entries <= ``resume_after`` not durable yet (the
+    #: continuation message carries them; counted in ``totals`` already).
+    reports: tuple[Rejection, ...] = ()
 
 
 Shaped = tuple[Item, Tag] | Rejection
@@ -135,6 +139,10 @@ class _ObjectIngest:
         self.pass_number = resume.pass_number if resume is not None else 1
         self.carried = resume.totals if resume is not None else Totals()
         self.etag: str | None = None
+        #: Reports inherited from the earlier pass (written first, counted there).
+        self.inherited: tuple[Rejection, ...] = resume.reports if resume is not None else ()
+        #: Late reports (of records DynamoDB refused) of this pass and inherited ones, by ordinal.
+        self._late: dict[int, Rejection] = {r.ordinal: r for r in self.inherited}
         if self.resume_after:  # If-Match on what pass 1 read (the event's ETag when unknown)
             self.etag = (resume.etag if resume is not None else None) or _quoted(ref.etag)
         self.reads = 0
@@ -248,21 +256,29 @@ class _ObjectIngest:
             self._report_refusals()
 
     def _report_refusals(self) -> None:
-        """DynamoDB refused some records: write their rejection reports (as soon as possible, so
-        that a continuation can resume after them)."""
+        """DynamoDB refused some records: write their rejection reports (as soon as possible; a
+        pass that ends before they are durable carries them in its continuation)."""
         while self._refusals_handled < len(self.writer.rejections):
-            refused = self.writer.rejections[self._refusals_handled]
-            self._refusals_handled += 1
-            rejection = Rejection(
-                refused.tag.line,
-                refused.tag.ordinal,
-                refused.reason,
-                item_excerpt(refused.item),
-                refused.tag.array_element,
-            )
-            self.rejections.note(rejection)
-            self._track_rejection(refused.tag.ordinal)
-            self.writer.add(self.rejections.item(rejection), Tag(False, refused.tag.line, refused.tag.ordinal))
+            self._write_late(self._note_refusal())
+
+    def _note_refusal(self) -> Rejection:
+        """Count, log and remember the next refused record's rejection (not written yet)."""
+        refused = self.writer.rejections[self._refusals_handled]
+        self._refusals_handled += 1
+        rejection = Rejection(
+            refused.tag.line,
+            refused.tag.ordinal,
+            refused.reason,
+            item_excerpt(refused.item),
+            refused.tag.array_element,
+        )
+        self.rejections.note(rejection)
+        self._track_rejection(refused.tag.ordinal)
+        self._late[rejection.ordinal] = rejection
+        return rejection
+
+    def _write_late(self, rejection: Rejection) -> None:
+        self.writer.add(self.rejections.item(rejection), Tag(False, rejection.line, rejection.ordinal, late=True))
 
     def _finish_writes(self) -> None:
         self.writer.flush()
@@ -273,12 +289,20 @@ class _ObjectIngest:
     # ------------------------------------------------------------------------------ continuation
 
     def _durable_through(self) -> int:
-        """Highest ordinal N such that every entry <= N is written or has its report written."""
+        """Highest ordinal N such that every entry <= N is written, or has its report written or
+        carried (at most MAX_CARRIED_REPORTS late reports that are not durable yet)."""
         done = self.writer.durable_through()
-        for refused in self.writer.rejections[self._refusals_handled :]:  # not reported yet
-            if 0 < refused.tag.ordinal <= done:
-                done = refused.tag.ordinal - 1
+        pending = sorted(o for o in self._late if o not in self.writer.late_written)
+        pending.extend(r.tag.ordinal for r in self.writer.rejections[self._refusals_handled :])  # not noted yet
+        pending = sorted(o for o in pending if 0 < o <= done)
+        if len(pending) > MAX_CARRIED_REPORTS:
+            done = pending[MAX_CARRIED_REPORTS] - 1
         return max(done, self.resume_after)
+
+    def _carried_reports(self, done: int) -> tuple[Rejection, ...]:
+        """The late reports of entries <= ``done`` that are not durable: the continuation carries them."""
+        written = self.writer.late_written
+        return tuple(r for o, r in sorted(self._late.items()) if o <= done and o not in written)
 
     def _track_rejection(self, ordinal: int) -> None:
         """Remember the ordinal of a rejection report handed to the writer (for exact counts)."""
@@ -295,6 +319,8 @@ class _ObjectIngest:
         """The budget ran out: ``continued`` after the last durable entry, or ``transient``."""
         with contextlib.suppress(TransientError):  # flush first, as far as the budget allows
             self.writer.flush()
+        while self._refusals_handled < len(self.writer.rejections):  # refused by that flush: carried
+            self._note_refusal()
         done = self._durable_through()
         if done <= self.resume_after:
             reason = exc.reason
@@ -313,6 +339,7 @@ class _ObjectIngest:
             stored=records - rejected,
             rejected=rejected,
             resume_after=done,
+            reports=self._carried_reports(done),
         )
 
     # ---------------------------------------------------------------------------------- the passes
@@ -355,7 +382,10 @@ class _ObjectIngest:
         return self._finish()
 
     def _resume(self) -> None:
-        """A continuation pass: entries after ``resume_after`` stream straight to DynamoDB."""
+        """A continuation pass: the carried reports first, then entries after ``resume_after``
+        stream straight to DynamoDB."""
+        for rejection in self.inherited:
+            self._write_late(rejection)
         body = self._open()
         try:
             for shaped in self._entries(body):
@@ -375,7 +405,7 @@ class _ObjectIngest:
         self._finish_writes()
         self.rejections.finish_logging()
         stored = self.writer.stored_records
-        rejected = self.writer.stored_other
+        rejected = self.writer.stored_other - len(self.inherited)  # those were counted by the earlier pass
         if stored + self.carried.stored == 0 and self.rejections.count + self.carried.rejected:
             return self.outcome("permanent", self.rejections.summary(self.records), rejected=rejected)
         status: Status = "partially_stored" if rejected + self.carried.rejected else "stored"
@@ -436,6 +466,7 @@ class _ObjectIngest:
         records: int | None = None,
         stored: int | None = None,
         resume_after: int = 0,
+        reports: tuple[Rejection, ...] = (),
     ) -> ObjectOutcome:
         records = self.records if records is None else records
         stored = self.writer.stored_records if stored is None else stored
@@ -451,6 +482,7 @@ class _ObjectIngest:
             totals=self.carried.plus(records, stored, rejected, self.formats),
             resume_after=resume_after,
             etag=self.etag,
+            reports=reports,
         )
 
 

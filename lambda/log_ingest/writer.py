@@ -14,6 +14,8 @@
   entry added with an ordinal <= N has been written or refused -- entries still pending and
   entries of batches a failed flush could not write (UnprocessedItems included) hold it back.
   The ingest relies on this to continue an object in a later invocation (continuation.py).
+  Late reports (:attr:`Tag.late`) are left out of it: ``late_written`` lists the ordinals of those
+  that are durable, and the ingest carries the others into the continuation.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class Tag(NamedTuple):
     line: int
     ordinal: int
     array_element: bool = False
+    #: A *late* report (of a record DynamoDB refused, added after later entries): it does not hold
+    #: :meth:`BatchWriter.durable_through` back; the caller tracks it through ``late_written``.
+    late: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class _BatchResult:
     stored_records: int
     stored_other: int
     rejected: list[WriteRejection]
+    late_written: list[int]
 
 
 class BatchWriter:
@@ -114,6 +120,8 @@ class BatchWriter:
         self.superseded_records = 0
         self.calls = 0
         self.rejections: list[WriteRejection] = []
+        #: Ordinals of the late reports (:attr:`Tag.late`) that are written.
+        self.late_written: set[int] = set()
         #: Highest ordinal added so far.
         self.max_ordinal = 0
         #: Lowest ordinal among the entries a failed flush could not write (None: nothing lost).
@@ -129,7 +137,7 @@ class BatchWriter:
         (a refused record's report, added later with the record's ordinal, is the exception)."""
         low = self._lost_min
         for _, tag in self._pending.values():
-            if tag.ordinal and (low is None or tag.ordinal < low):
+            if tag.ordinal and not tag.late and (low is None or tag.ordinal < low):
                 low = tag.ordinal
         return self.max_ordinal if low is None else low - 1
 
@@ -175,10 +183,11 @@ class BatchWriter:
             self.stored_records += result.stored_records
             self.stored_other += result.stored_other
             self.rejections.extend(result.rejected)
+            self.late_written.update(result.late_written)
         if failure is not None:
             for batch in lost:
                 for _, tag in batch:
-                    if tag.ordinal and (self._lost_min is None or tag.ordinal < self._lost_min):
+                    if tag.ordinal and not tag.late and (self._lost_min is None or tag.ordinal < self._lost_min):
                         self._lost_min = tag.ordinal
             raise failure
         self.stored_records += self.superseded_records
@@ -224,7 +233,7 @@ class BatchWriter:
         rejected_keys = {item_key(r.item) for r in rejected}
         stored = [tag for key, (_, tag) in by_key.items() if key not in rejected_keys]
         records = sum(1 for tag in stored if tag.is_record)
-        return _BatchResult(records, len(stored) - records, rejected)
+        return _BatchResult(records, len(stored) - records, rejected, [tag.ordinal for tag in stored if tag.late])
 
     def _isolate(self, entries: list[tuple[Item, Tag]]) -> list[WriteRejection]:
         """PutItem one by one: ValidationException -> rejection; anything else -> transient."""
