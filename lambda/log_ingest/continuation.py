@@ -20,6 +20,7 @@ Body (JSON, version 1; ASCII, compact; unknown keys are ignored by readers of ve
         "formats": ["jsonl", ...]               # optional: source formats seen so far
       },
       "etag": "\\"...\\"",                        # optional: ETag read by pass 1 (If-Match on later passes)
+      "complete_through": M,                    # optional: all written; only complete the head (last entry M)
       "reports": [                              # optional: rejection reports of entries <= N not yet durable
         {"line": L, "ordinal": O, "reason": "...", "excerpt": "...", "array_element": false}
       ]
@@ -75,6 +76,7 @@ def continuation_body(
     totals: Totals,
     etag: str | None,
     reports: tuple[Rejection, ...] = (),
+    complete_through: int = 0,
 ) -> str:
     """The JSON body of a continuation message (see the module docstring)."""
     document: dict[str, Any] = {
@@ -92,6 +94,8 @@ def continuation_body(
     }
     if etag:
         document["etag"] = etag
+    if complete_through:
+        document["complete_through"] = complete_through
     if reports:
         document["reports"] = [
             {

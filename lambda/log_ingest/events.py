@@ -139,6 +139,9 @@ class Continuation:
     #: Rejection reports of entries <= ``resume_after`` that the earlier pass counted but could
     #: not make durable (records DynamoDB refused at the end of its budget): written first.
     reports: tuple[Rejection, ...] = ()
+    #: > 0: every entry is written; this pass only completes the object's head (versions.py)
+    #: with this last entry ordinal (the earlier pass ran out of budget right before).
+    complete_through: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +302,7 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
     extras = _parse_extras(document, resume_after)
     if isinstance(extras, str):
         return invalid(extras)
-    etag, reports = extras
+    etag, reports, complete_through = extras
     return S3Continuation(
         ref,
         Continuation(
@@ -309,19 +312,26 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
             totals=Totals(counts["records"], counts["stored"], counts["rejected"], tuple(formats)),
             etag=etag,
             reports=reports,
+            complete_through=complete_through,
         ),
     )
 
 
-def _parse_extras(document: Mapping[str, Any], resume_after: int) -> tuple[str | None, tuple[Rejection, ...]] | str:
-    """The optional ``etag`` and ``reports`` of a continuation, or the reason they are malformed."""
+def _parse_extras(
+    document: Mapping[str, Any], resume_after: int
+) -> tuple[str | None, tuple[Rejection, ...], int] | str:
+    """The optional ``etag``, ``reports`` and ``complete_through`` of a continuation, or the
+    reason they are malformed."""
     etag = document.get("etag")
     if etag is not None and (not isinstance(etag, str) or not etag):
         return "'etag' must be a non-empty string when present"
     reports = _parse_reports(document.get("reports", []), resume_after)
     if isinstance(reports, str):
         return reports
-    return etag, reports
+    complete_through = document.get("complete_through", 0)
+    if not isinstance(complete_through, int) or not _non_negative_int(complete_through):
+        return f"'complete_through' must be a non-negative integer, not {_short_json(complete_through)}"
+    return etag, reports, complete_through
 
 
 def _parse_reports(value: object, resume_after: int) -> tuple[Rejection, ...] | str:

@@ -52,9 +52,18 @@ from .errors import (
 )
 from .events import Continuation, S3ObjectRef, Totals
 from .formats import EXCERPT_CHARS, FormatError, FormatSpec, Record, Rejection, parse_stream, spec_for_key
-from .items import Item, RecordRejectedError, SourceObject, item_excerpt, json_excerpt, record_item
+from .items import (
+    Item,
+    RecordRejectedError,
+    SourceObject,
+    item_excerpt,
+    json_excerpt,
+    record_item,
+    record_sort_key,
+)
 from .logs import EVENT_OBJECT_REREAD, EventLog
 from .rejections import RejectionTracker
+from .versions import ObjectHead, SupersededError
 from .writer import MIN_CALL_BUDGET_MS, BatchWriter, Deadline, Tag
 
 if TYPE_CHECKING:
@@ -90,6 +99,11 @@ class ObjectOutcome:
     #: For ``continued``: rejection reports of entries <= ``resume_after`` not durable yet (the
     #: continuation message carries them; counted in ``totals`` already).
     reports: tuple[Rejection, ...] = ()
+    #: For an ``ignored`` version that wrote items after a newer version claimed the object (see
+    #: versions.py): the newer version's S3 record, to be sent back to the queue and written again.
+    redo: dict[str, object] | None = None
+    #: For ``continued``: > 0 when every entry is written and only the head is left to complete.
+    complete_through: int = 0
 
 
 Shaped = tuple[Item, Tag] | Rejection
@@ -126,6 +140,16 @@ class _ObjectIngest:
         self.deadline = deadline
         self.log = log
         self.source = SourceObject(ref.bucket, ref.key)
+        self.head = ObjectHead(
+            deps.dynamodb,
+            deps.settings.table_name,
+            bucket=ref.bucket,
+            key=ref.key,
+            sequencer=ref.sequencer,
+            version_id=ref.version_id,
+            record=ref.raw,
+            deadline=deadline,
+        )
         self.writer = BatchWriter(
             deps.dynamodb,
             deps.settings.table_name,
@@ -134,11 +158,13 @@ class _ObjectIngest:
             executor=deps.executor,
             sleep=deps.sleep,
             random=deps.random,
+            before_first_write=self.head.claim_for_writing,
         )
         self.resume_after = resume.resume_after if resume is not None else 0
         self.pass_number = resume.pass_number if resume is not None else 1
         self.carried = resume.totals if resume is not None else Totals()
         self.etag: str | None = None
+        self.complete_through = resume.complete_through if resume is not None else 0
         #: Reports inherited from the earlier pass (written first, counted there).
         self.inherited: tuple[Rejection, ...] = resume.reports if resume is not None else ()
         #: Late reports (of records DynamoDB refused) of this pass and inherited ones, by ordinal.
@@ -245,13 +271,20 @@ class _ObjectIngest:
 
     def _write(self, shaped: Shaped) -> None:
         if type(shaped) is tuple:
-            self.writer.add(shaped[0], shaped[1])
+            item, tag = shaped
+            self.writer.add(item, tag)
+            if item["PK"]["S"] != self.source.record_pk:  # stored under its own keys: no REC# item
+                self._delete_old_record(tag.line, tag.ordinal)
         else:
             assert isinstance(shaped, Rejection)
             # A stream-level rejection (ordinal 0, e.g. gzip truncation) comes after every entry.
             ordinal = shaped.ordinal or self._last_ordinal + 1
+            if ordinal <= self.resume_after:  # reported by an earlier pass
+                return
             self._track_rejection(ordinal)
             self.writer.add(self.rejections.item(shaped), Tag(False, shaped.line, ordinal))
+            if shaped.ordinal:
+                self._delete_old_record(shaped.line, ordinal)
         if len(self.writer.rejections) > self._refusals_handled:
             self._report_refusals()
 
@@ -279,6 +312,12 @@ class _ObjectIngest:
 
     def _write_late(self, rejection: Rejection) -> None:
         self.writer.add(self.rejections.item(rejection), Tag(False, rejection.line, rejection.ordinal, late=True))
+        self._delete_old_record(rejection.line, rejection.ordinal, late=True)
+
+    def _delete_old_record(self, line: int, ordinal: int, *, late: bool = False) -> None:
+        """This version has no generated record at ``ordinal``: an older version's goes (versions.py)."""
+        key = {"PK": {"S": self.source.record_pk}, "SK": {"S": record_sort_key(ordinal)}}
+        self.writer.add(key, Tag(False, line, ordinal, late=late, delete=True))
 
     def _finish_writes(self) -> None:
         self.writer.flush()
@@ -345,6 +384,8 @@ class _ObjectIngest:
     # ---------------------------------------------------------------------------------- the passes
 
     def run(self) -> ObjectOutcome:
+        if self.complete_through:  # everything is written: only the head is left to complete
+            return self._complete(self.complete_through, self._carried_status(), rejected=0)
         if self.resume_after:
             self._resume()
             return self._finish()
@@ -409,7 +450,31 @@ class _ObjectIngest:
         if stored + self.carried.stored == 0 and self.rejections.count + self.carried.rejected:
             return self.outcome("permanent", self.rejections.summary(self.records), rejected=rejected)
         status: Status = "partially_stored" if rejected + self.carried.rejected else "stored"
+        try:
+            return self._complete(self._last_ordinal, status, rejected=rejected)
+        except BudgetExhaustedError as exc:  # everything is written: the next pass only completes the head
+            done = max(self._durable_through(), self.resume_after + 1)
+            outcome = self.outcome("continued", exc.reason, rejected=rejected, resume_after=done)
+            outcome.complete_through = self._last_ordinal
+            return outcome
+
+    def _carried_status(self) -> Status:
+        return "partially_stored" if self.carried.rejected else "stored"
+
+    def _complete(self, last_ordinal: int, status: Status, *, rejected: int) -> ObjectOutcome:
+        if not self.head.complete(last_ordinal):
+            return self.superseded(last_ordinal)
         return self.outcome(status, "", rejected=rejected)
+
+    def superseded(self, written_through: int) -> ObjectOutcome:
+        """A newer version claimed the object after this one wrote entries 1..``written_through``."""
+        redo = self.head.superseded_after_writing(written_through) if written_through else None
+        reason = f"superseded: a newer version of s3://{self.ref.bucket}/{self.ref.key} is stored"
+        if redo is not None:
+            reason += " (this version wrote over it: the newer version is written again)"
+        outcome = self.outcome("ignored", reason, rejected=0)
+        outcome.redo = redo
+        return outcome
 
     def _may_stream(self) -> bool:
         """Whether held entries may be written: a good record seen, and nothing later can void the object."""
@@ -530,9 +595,14 @@ def process_object(
         return ObjectOutcome("ignored", reason or "", pass_number=pass_number, totals=totals)
     ingest = _ObjectIngest(ref, spec, deps, deadline, log, resume=resume)
     try:
-        return ingest.run()
-    except BudgetExhaustedError as exc:
-        return ingest.cut(exc)
+        try:
+            return ingest.run()
+        except BudgetExhaustedError as exc:
+            return ingest.cut(exc)
+    except SupersededError as exc:  # claiming the object's head found a newer version
+        if ingest.resume_after:  # earlier passes of this version wrote items
+            return ingest.superseded(ingest.resume_after)
+        return ingest.outcome("ignored", exc.reason, rejected=0)
     except IngestError as exc:
         status: Status = "permanent" if isinstance(exc, PermanentError) else "transient"
         return ingest.outcome(status, exc.reason, rejected=0)

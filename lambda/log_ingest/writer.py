@@ -68,6 +68,10 @@ class Tag(NamedTuple):
     #: A *late* report (of a record DynamoDB refused, added after later entries): it does not hold
     #: :meth:`BatchWriter.durable_through` back; the caller tracks it through ``late_written``.
     late: bool = False
+    #: A *delete* of an older version's record at this ordinal (the entry is not a generated
+    #: record in this version: rejected, or stored under its own keys). Dropped when the object's
+    #: previous versions never reached this ordinal (see ``before_first_write``).
+    delete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ class BatchWriter:
         random: Callable[[], float],
         backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
         backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+        before_first_write: Callable[[], int] | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
@@ -112,8 +117,13 @@ class BatchWriter:
         self._random = random
         self._base = backoff_base_s
         self._cap = backoff_cap_s
+        #: Called once, before the first write (the object's head claim: versions.py); returns
+        #: the highest ordinal older versions may have records at (deletes beyond it are dropped).
+        self._before_first_write = before_first_write
+        self._delete_limit = 0 if before_first_write is not None else None
         self._window = BATCH_SIZE * self._concurrency
         self._pending: dict[tuple[str, str], tuple[Item, Tag]] = {}
+        self._pending_deletes = 0
         self._lock = threading.Lock()
         self.stored_records = 0
         self.stored_other = 0
@@ -142,6 +152,10 @@ class BatchWriter:
         return self.max_ordinal if low is None else low - 1
 
     def add(self, item: Item, tag: Tag) -> None:
+        if tag.delete:
+            if self._before_first_write is None and tag.ordinal > (self._delete_limit or 0):
+                return  # older versions never reached this ordinal: nothing to delete
+            self._pending_deletes += 1  # not counted in the window: batches stay as without them
         self.max_ordinal = max(self.max_ordinal, tag.ordinal)
         key = item_key(item)
         previous = self._pending.get(key)
@@ -150,15 +164,17 @@ class BatchWriter:
             # the last value), exactly as if it had been written and then overwritten.
             self.superseded_records += 1
         self._pending[key] = (item, tag)
-        if len(self._pending) >= self._window:
+        if len(self._pending) - self._pending_deletes >= self._window:
             self.flush()
 
     def flush(self) -> None:
         """Write everything pending; raises TransientError when that cannot be done now."""
         if not self._pending:
             return
-        entries = list(self._pending.values())
-        self._pending = {}
+        self._first_write()
+        entries = self._take_pending()
+        if not entries:
+            return
         batches = [entries[i : i + BATCH_SIZE] for i in range(0, len(entries), BATCH_SIZE)]
         results: list[_BatchResult] = []
         failure: TransientError | None = None
@@ -185,13 +201,31 @@ class BatchWriter:
             self.rejections.extend(result.rejected)
             self.late_written.update(result.late_written)
         if failure is not None:
-            for batch in lost:
-                for _, tag in batch:
-                    if tag.ordinal and not tag.late and (self._lost_min is None or tag.ordinal < self._lost_min):
-                        self._lost_min = tag.ordinal
+            self._note_lost(lost)
             raise failure
         self.stored_records += self.superseded_records
         self.superseded_records = 0
+
+    def _note_lost(self, lost: list[list[tuple[Item, Tag]]]) -> None:
+        for batch in lost:
+            for _, tag in batch:
+                if tag.ordinal and not tag.late and (self._lost_min is None or tag.ordinal < self._lost_min):
+                    self._lost_min = tag.ordinal
+
+    def _take_pending(self) -> list[tuple[Item, Tag]]:
+        """Empty the window; deletes beyond what older versions reached are dropped."""
+        entries = list(self._pending.values())
+        self._pending = {}
+        self._pending_deletes = 0
+        limit = self._delete_limit
+        if limit is not None:
+            entries = [e for e in entries if not (e[1].delete and e[1].ordinal > limit)]
+        return entries
+
+    def _first_write(self) -> None:
+        if self._before_first_write is not None:
+            self._delete_limit = self._before_first_write()  # may raise: nothing is written then
+            self._before_first_write = None
 
     # ------------------------------------------------------------------------------------ batches
 
@@ -201,7 +235,7 @@ class BatchWriter:
 
     def _write_batch(self, batch: list[tuple[Item, Tag]]) -> _BatchResult:
         by_key = {item_key(item): (item, tag) for item, tag in batch}
-        remaining: list[Any] = [{"PutRequest": {"Item": item}} for item, _ in batch]
+        remaining: list[Any] = [_request(item, tag) for item, tag in batch]
         attempt = 0
         rejected: list[WriteRejection] = []
         while True:
@@ -212,7 +246,7 @@ class BatchWriter:
                 response = self._client.batch_write_item(RequestItems={self._table: remaining})
             except ClientError as exc:
                 if error_code(exc) == "ValidationException":
-                    pending_keys = [item_key(req["PutRequest"]["Item"]) for req in remaining]
+                    pending_keys = [_request_key(req) for req in remaining]
                     rejected = self._isolate([by_key[k] for k in pending_keys])
                     break
                 raise TransientError(f"DynamoDB BatchWriteItem failed: {describe_aws_error(exc)}") from exc
@@ -231,7 +265,7 @@ class BatchWriter:
             self._sleep(delay)
             remaining = list(unprocessed)
         rejected_keys = {item_key(r.item) for r in rejected}
-        stored = [tag for key, (_, tag) in by_key.items() if key not in rejected_keys]
+        stored = [tag for key, (_, tag) in by_key.items() if key not in rejected_keys and not tag.delete]
         records = sum(1 for tag in stored if tag.is_record)
         return _BatchResult(records, len(stored) - records, rejected, [tag.ordinal for tag in stored if tag.late])
 
@@ -243,6 +277,9 @@ class BatchWriter:
             try:
                 with self._lock:
                     self.calls += 1
+                if tag.delete:  # no validation problem possible: delete it on its own
+                    self._client.batch_write_item(RequestItems={self._table: [_request(item, tag)]})
+                    continue
                 self._client.put_item(TableName=self._table, Item=item)
             except ClientError as exc:
                 if error_code(exc) != "ValidationException":
@@ -253,3 +290,16 @@ class BatchWriter:
             except BotoCoreError as exc:
                 raise TransientError(f"DynamoDB PutItem failed: {describe_aws_error(exc)}") from exc
         return rejected
+
+
+def _request(item: Item, tag: Tag) -> Any:
+    if tag.delete:
+        return {"DeleteRequest": {"Key": {"PK": item["PK"], "SK": item["SK"]}}}
+    return {"PutRequest": {"Item": item}}
+
+
+def _request_key(request: Any) -> tuple[str, str]:
+    if "DeleteRequest" in request:
+        key = request["DeleteRequest"]["Key"]
+        return key["PK"]["S"], key["SK"]["S"]
+    return item_key(request["PutRequest"]["Item"])

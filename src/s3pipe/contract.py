@@ -46,6 +46,15 @@ def rejection_pk(bucket: str, key: str) -> str:
     return f"REJECT#s3://{bucket}/{key}"
 
 
+def head_pk(bucket: str, key: str) -> str:
+    """Partition key of the object's head item (which version its records are from)."""
+    return f"HEAD#s3://{bucket}/{key}"
+
+
+#: Sort key of the head item.
+HEAD_SK: Final = "HEAD"
+
+
 def record_sort_key(ordinal: int) -> str:
     """Sort key of the generated item for the ``ordinal``-th entry of the object (1-based)."""
     return f"REC#{ordinal:010d}"
