@@ -94,6 +94,17 @@ data "aws_iam_policy_document" "this" {
     resources = [local.table_arn]
   }
 
+  statement {
+    sid    = "TrackObjectVersions"
+    effect = "Allow"
+    # The handler's head item per object (lambda/log_ingest/versions.py): UpdateItem claims and
+    # completes it (conditional on the S3 sequencer); Query finds an older version's rejection
+    # reports to delete; GetItem reads the newer version's S3 record when a superseded version
+    # must hand it back. Deletes go through BatchWriteItem (no DeleteItem).
+    actions   = ["dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"]
+    resources = [local.table_arn]
+  }
+
   # X-Ray has no resource-level permissions: these actions only accept "*".
   dynamic "statement" {
     for_each = local.tracing_enabled ? [1] : []
