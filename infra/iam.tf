@@ -70,6 +70,15 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
+    sid    = "DelayTransientRetries"
+    effect = "Allow"
+    # The function hides a message it reports for retry for an exponentially growing time
+    # (ChangeMessageVisibilityBatch; lambda/log_ingest/backoff.py).
+    actions   = ["sqs:ChangeMessageVisibility"]
+    resources = [local.queue_arn]
+  }
+
+  statement {
     sid    = "ContinueLargeObjects"
     effect = "Allow"
     # An object too large for one invocation is finished by the next one: the

@@ -57,6 +57,9 @@ class Settings:
     max_logged_rejections: int = 50
     #: Line reasons quoted in a DLQ FailureReason for a file whose every record was rejected.
     reasons_in_summary: int = 3
+    #: Visibility backoff of retried messages (backoff.py): base * 2^(receive - 1), capped; 0: off.
+    retry_backoff_base_s: int = 0
+    retry_backoff_max_s: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +90,8 @@ class Settings:
             ),
             safety_margin_ms=_int_setting(env, "SAFETY_MARGIN_MS", DEFAULT_SAFETY_MARGIN_MS, 0, 600_000),
             s3_addressing_style=style,
+            retry_backoff_base_s=_int_setting(env, "RETRY_BACKOFF_BASE_SECONDS", 0, 0, 43_200),
+            retry_backoff_max_s=_int_setting(env, "RETRY_BACKOFF_MAX_SECONDS", 900, 0, 43_200),
         )
 
 

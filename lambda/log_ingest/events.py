@@ -35,6 +35,8 @@ class SqsMessage:
     body: str
     receive_count: int | None
     event_source_arn: str | None
+    #: To change the message's visibility (backoff.py); None when the record has none.
+    receipt_handle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,7 @@ def parse_sqs_event(event: object) -> tuple[list[SqsMessage], list[InvalidSqsRec
                 body=body if isinstance(body, str) else "",
                 receive_count=receive_count,
                 event_source_arn=arn if isinstance(arn, str) else None,
+                receipt_handle=handle if isinstance(handle := record.get("receiptHandle"), str) and handle else None,
             )
         )
     return messages, invalid

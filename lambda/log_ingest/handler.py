@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn, TypedDict, assert_never
 
+from .backoff import delay_retries
 from .config import ConfigurationError, Dependencies, Settings, build_dependencies
 from .continuation import continuation_body, send_continuation
 from .dlq import send_to_dlq
@@ -178,6 +179,8 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
         for message in messages[completed:]:
             failed[message.message_id] = None
     summary.failed = len(failed)
+    with contextlib.suppress(Exception):  # best effort: without it the queue's visibility timeout applies
+        delay_retries(deps, [m for m in dict.fromkeys(messages) if m.message_id in failed])
     with contextlib.suppress(Exception):  # the response matters more than the summary line
         EventLog().info(
             EVENT_INVOCATION_SUMMARY,

@@ -23,6 +23,8 @@ EVENT_MESSAGE_DEAD_LETTERED: Final = "message_dead_lettered"
 EVENT_MESSAGE_RETRY: Final = "message_retry"
 EVENT_S3_TEST_EVENT: Final = "s3_test_event"
 EVENT_INVOCATION_SUMMARY: Final = "invocation_summary"
+#: A retried message's visibility was set (``visibility_timeout`` seconds: the backoff).
+EVENT_MESSAGE_RETRY_DELAYED: Final = "message_retry_delayed"
 
 #: Events that end the handler's work on an object (one per object, per settled delivery).
 TERMINAL_EVENTS: Final = frozenset(

@@ -281,6 +281,8 @@ class FakeSQS:
         self.fail_continuations: Exception | None = None
         self.fail_lookup: Exception | None = None
         self.lookups: list[dict[str, Any]] = []
+        self.visibility_calls: list[dict[str, Any]] = []
+        self.visibility_error: Exception | None = None
 
     def get_queue_url(self, **request: Any) -> dict[str, Any]:
         assert set(request) == {"QueueName", "QueueOwnerAWSAccountId"}, request
@@ -298,6 +300,14 @@ class FakeSQS:
     @property
     def continuations(self) -> list[SentMessage]:
         return [m for m in self.sent if m.queue_url != DLQ_URL]
+
+    def change_message_visibility_batch(self, **request: Any) -> dict[str, Any]:
+        assert set(request) == {"QueueUrl", "Entries"}
+        assert 1 <= len(request["Entries"]) <= 10
+        if self.visibility_error is not None:
+            raise self.visibility_error
+        self.visibility_calls.append(request)
+        return {"Successful": [{"Id": e["Id"]} for e in request["Entries"]], "Failed": []}
 
     def send_message(self, **request: Any) -> dict[str, Any]:
         assert set(request) <= {"QueueUrl", "MessageBody", "MessageAttributes"}
