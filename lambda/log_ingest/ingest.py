@@ -60,6 +60,7 @@ from .items import (
     json_excerpt,
     record_item,
     record_sort_key,
+    shard_count,
 )
 from .logs import EVENT_OBJECT_REREAD, EventLog
 from .rejections import RejectionTracker
@@ -139,7 +140,8 @@ class _ObjectIngest:
         self.settings = deps.settings
         self.deadline = deadline
         self.log = log
-        self.source = SourceObject(ref.bucket, ref.key)
+        shards = shard_count(ref.size, deps.settings.record_shard_bytes, deps.settings.max_record_shards)
+        self.source = SourceObject(ref.bucket, ref.key, shards)
         self.head = ObjectHead(
             deps.dynamodb,
             deps.settings.table_name,
@@ -149,6 +151,7 @@ class _ObjectIngest:
             version_id=ref.version_id,
             record=ref.raw,
             deadline=deadline,
+            shards=shards,
         )
         self.writer = BatchWriter(
             deps.dynamodb,
@@ -273,7 +276,7 @@ class _ObjectIngest:
         if type(shaped) is tuple:
             item, tag = shaped
             self.writer.add(item, tag)
-            if item["PK"]["S"] != self.source.record_pk:  # stored under its own keys: no REC# item
+            if item["PK"]["S"] != self.source.pk_for(tag.ordinal):  # stored under its own keys: no REC# item
                 self._delete_old_record(tag.line, tag.ordinal)
         else:
             assert isinstance(shaped, Rejection)
@@ -316,7 +319,7 @@ class _ObjectIngest:
 
     def _delete_old_record(self, line: int, ordinal: int, *, late: bool = False) -> None:
         """This version has no generated record at ``ordinal``: an older version's goes (versions.py)."""
-        key = {"PK": {"S": self.source.record_pk}, "SK": {"S": record_sort_key(ordinal)}}
+        key = {"PK": {"S": "\x00older version"}, "SK": {"S": record_sort_key(ordinal)}}  # PK: the writer's
         self.writer.add(key, Tag(False, line, ordinal, late=late, delete=True))
 
     def _finish_writes(self) -> None:

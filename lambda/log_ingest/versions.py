@@ -15,9 +15,14 @@ DynamoDB's string order is the numeric order), ``version_id``, the raw S3 ``reco
   beyond this version's last entry (ordinals ``N+1 .. hwm``) are deleted, then the head records
   ``hwm = N`` -- on condition that it still names this version.
 * **Superseded while writing** (a newer version claimed the head in between): this version's
-  items may have overwritten the newer one's. It raises ``hwm`` to cover what it wrote, and sends
-  the head's S3 record back to the queue (a continuation from the start): the newer version is
-  written again and the table converges to it.
+  items may have overwritten the newer one's. It deletes what it wrote, and sends the head's S3
+  record back to the queue (a continuation from the start): the newer version is written again
+  and the table converges to it.
+
+Partitions: the records of an object are spread round-robin over ``shards`` partition keys
+(items.py ``record_pk``; the count comes from the object's size). The head records the layout of
+the completed version (``shards``, ``hwm``), so a version with another layout deletes every older
+record its own layout does not overwrite.
 
 A version that writes nothing (every record rejected, a malformed or empty object) never claims
 the head: bad input does not destroy the good data of the previous version (the DLQ says why).
@@ -28,7 +33,6 @@ Events without a sequencer (not sent by S3 for creations) compare as the oldest 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import BudgetExhaustedError, IngestError, TransientError, describe_aws_error, error_code
-from .items import Item, head_pk, record_sort_key, rejection_pk, source_pk
+from .items import Item, head_pk, record_pk, record_sort_key, rejection_pk, shard_of
 from .writer import BATCH_SIZE, MIN_CALL_BUDGET_MS, Deadline
 
 if TYPE_CHECKING:
@@ -62,9 +66,11 @@ def padded_sequencer(sequencer: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What claiming the head found: the previous head's ``hwm`` and whether it was another version."""
+    """What claiming the head found: the records older versions left (entries 1..``previous_hwm``,
+    spread over ``previous_shards`` partitions) and whether the head named another version."""
 
     previous_hwm: int
+    previous_shards: int
     replacing: bool
 
 
@@ -82,6 +88,7 @@ class ObjectHead:
         version_id: str | None,
         record: Mapping[str, Any],
         deadline: Deadline,
+        shards: int = 1,
     ) -> None:
         self._client = client
         self._table = table
@@ -91,6 +98,7 @@ class ObjectHead:
         self.version_id = version_id or ""
         self._record = record
         self._deadline = deadline
+        self.shards = shards
         self._key: Item = {"PK": {"S": head_pk(bucket, key)}, "SK": {"S": HEAD_SK}}
         self.claim: Claim | None = None
 
@@ -108,9 +116,17 @@ class ObjectHead:
         except BotoCoreError as exc:
             raise TransientError(f"DynamoDB {what} failed: {describe_aws_error(exc)}") from exc
 
-    def claim_for_writing(self) -> int:
-        """The writer's hook: claim the head; the highest ordinal older versions may have records at."""
-        return self.claim_head().previous_hwm
+    def claim_for_writing(self) -> Callable[[int], str | None]:
+        """The writer's hook: claim the head; returns where an older version's record of an entry
+        is (its partition key, None when no older version reached that entry)."""
+        claim = self.claim_head()
+
+        def old_record_pk(ordinal: int) -> str | None:
+            if ordinal > claim.previous_hwm:
+                return None
+            return record_pk(self.bucket, self.key, shard_of(ordinal, claim.previous_shards))
+
+        return old_record_pk
 
     def claim_head(self) -> Claim:
         """Make this version the head (once per pass, before its first write); SupersededError
@@ -145,6 +161,7 @@ class ObjectHead:
             ) from exc
         old = response.get("Attributes") or {}
         previous_hwm = int(old.get("hwm", {}).get("N", "0"))
+        previous_shards = int(old.get("shards", {}).get("N", "1"))
         replacing = bool(old) and old.get("cleaned", {}).get("S") != self.seq
         if replacing:
             self._delete_rejection_reports()
@@ -158,47 +175,48 @@ class ObjectHead:
                     ExpressionAttributeValues={":s": {"S": self.seq}},
                 ),
             )
-        self.claim = Claim(previous_hwm, replacing)
+        self.claim = Claim(previous_hwm, previous_shards, replacing)
         return self.claim
 
     def complete(self, last_ordinal: int) -> bool:
         """The version is fully written (entries 1..``last_ordinal``): delete older versions'
         records beyond it and record it; False when a newer version took the head meanwhile."""
         claim = self.claim_head() if self.claim is None else self.claim
-        if claim.previous_hwm > last_ordinal:
-            self._delete(
-                (source_pk(self.bucket, self.key), record_sort_key(o))
-                for o in range(last_ordinal + 1, claim.previous_hwm + 1)
-            )
+        old_shards, shards = claim.previous_shards, self.shards
+
+        def stale() -> Iterator[tuple[str, str]]:  # older records this version does not overwrite
+            for o in range(1, claim.previous_hwm + 1):
+                old_pk = self._pk(o, old_shards)
+                if o > last_ordinal or old_pk != self._pk(o, shards):
+                    yield old_pk, record_sort_key(o)
+
+        self._delete(stale())
         try:
             self._call(
                 "UpdateItem (complete the object's head)",
                 lambda: self._client.update_item(
                     TableName=self._table,
                     Key=self._key,
-                    UpdateExpression="SET hwm = :n",
+                    UpdateExpression="SET hwm = :n, shards = :shards",
                     ConditionExpression="seq = :s",
-                    ExpressionAttributeValues={":s": {"S": self.seq}, ":n": {"N": str(last_ordinal)}},
+                    ExpressionAttributeValues={
+                        ":s": {"S": self.seq},
+                        ":n": {"N": str(last_ordinal)},
+                        ":shards": {"N": str(shards)},
+                    },
                 ),
             )
         except ClientError:
             return False
         return True
 
+    def _pk(self, ordinal: int, shards: int) -> str:
+        return record_pk(self.bucket, self.key, shard_of(ordinal, shards))
+
     def superseded_after_writing(self, written_through: int) -> dict[str, Any] | None:
         """This version wrote entries 1..``written_through`` after a newer one claimed the head:
-        raise ``hwm`` over them; returns the head's S3 record (to write the newer version again)."""
-        with contextlib.suppress(ClientError):  # ConditionalCheckFailed: hwm already covers them
-            self._call(
-                "UpdateItem (raise the object's high-water mark)",
-                lambda: self._client.update_item(
-                    TableName=self._table,
-                    Key=self._key,
-                    UpdateExpression="SET hwm = :n",
-                    ConditionExpression="attribute_not_exists(hwm) OR hwm < :n",
-                    ExpressionAttributeValues={":n": {"N": str(written_through)}},
-                ),
-            )
+        delete them; returns the head's S3 record (to write the newer version again over them)."""
+        self._delete((self._pk(o, self.shards), record_sort_key(o)) for o in range(1, written_through + 1))
         response = self._call(
             "GetItem (the object's head)",
             lambda: self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True),

@@ -106,7 +106,7 @@ class BatchWriter:
         random: Callable[[], float],
         backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
         backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
-        before_first_write: Callable[[], int] | None = None,
+        before_first_write: Callable[[], Callable[[int], str | None]] | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
@@ -118,9 +118,9 @@ class BatchWriter:
         self._base = backoff_base_s
         self._cap = backoff_cap_s
         #: Called once, before the first write (the object's head claim: versions.py); returns
-        #: the highest ordinal older versions may have records at (deletes beyond it are dropped).
+        #: where an older version's record of an entry is (None: nowhere, the delete is dropped).
         self._before_first_write = before_first_write
-        self._delete_limit = 0 if before_first_write is not None else None
+        self._old_record_pk: Callable[[int], str | None] = _nowhere
         self._window = BATCH_SIZE * self._concurrency
         self._pending: dict[tuple[str, str], tuple[Item, Tag]] = {}
         self._pending_deletes = 0
@@ -153,7 +153,7 @@ class BatchWriter:
 
     def add(self, item: Item, tag: Tag) -> None:
         if tag.delete:
-            if self._before_first_write is None and tag.ordinal > (self._delete_limit or 0):
+            if self._before_first_write is None and self._old_record_pk(tag.ordinal) is None:
                 return  # older versions never reached this ordinal: nothing to delete
             self._pending_deletes += 1  # not counted in the window: batches stay as without them
         self.max_ordinal = max(self.max_ordinal, tag.ordinal)
@@ -216,15 +216,22 @@ class BatchWriter:
         """Empty the window; deletes beyond what older versions reached are dropped."""
         entries = list(self._pending.values())
         self._pending = {}
+        if self._pending_deletes:
+            entries = [resolved for entry in entries if (resolved := self._resolve(entry)) is not None]
         self._pending_deletes = 0
-        limit = self._delete_limit
-        if limit is not None:
-            entries = [e for e in entries if not (e[1].delete and e[1].ordinal > limit)]
         return entries
+
+    def _resolve(self, entry: tuple[Item, Tag]) -> tuple[Item, Tag] | None:
+        """A delete's key (its partition is the older version's layout), or None to drop it."""
+        item, tag = entry
+        if not tag.delete:
+            return entry
+        pk = self._old_record_pk(tag.ordinal)
+        return None if pk is None else ({"PK": {"S": pk}, "SK": item["SK"]}, tag)
 
     def _first_write(self) -> None:
         if self._before_first_write is not None:
-            self._delete_limit = self._before_first_write()  # may raise: nothing is written then
+            self._old_record_pk = self._before_first_write()  # may raise: nothing is written then
             self._before_first_write = None
 
     # ------------------------------------------------------------------------------------ batches
@@ -303,3 +310,7 @@ def _request_key(request: Any) -> tuple[str, str]:
         key = request["DeleteRequest"]["Key"]
         return key["PK"]["S"], key["SK"]["S"]
     return item_key(request["PutRequest"]["Item"])
+
+
+def _nowhere(ordinal: int) -> str | None:
+    return None

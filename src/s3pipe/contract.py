@@ -43,6 +43,16 @@ def source_pk(bucket: str, key: str) -> str:
     return f"SRC#s3://{bucket}/{key}"
 
 
+def record_pk(bucket: str, key: str, shard: int) -> str:
+    """Partition key of shard ``shard`` of the object's generated records (0: :func:`source_pk`)."""
+    return source_pk(bucket, key) if shard == 0 else f"SRC#{shard}#s3://{bucket}/{key}"
+
+
+def shard_of(ordinal: int, shards: int) -> int:
+    """The shard of the ``ordinal``-th entry (round-robin)."""
+    return (ordinal - 1) % shards if shards > 1 else 0
+
+
 def rejection_pk(bucket: str, key: str) -> str:
     """Partition key of the object's rejection reports."""
     return f"REJECT#s3://{bucket}/{key}"

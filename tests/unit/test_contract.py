@@ -59,6 +59,14 @@ def test_partition_keys_are_equal(bucket: str, key: str) -> None:
     assert (source.record_pk, source.rejection_pk) == (items.source_pk(bucket, key), items.rejection_pk(bucket, key))
 
 
+@given(BUCKETS, KEYS, st.integers(0, 63), ORDINALS, st.integers(1, 64))
+def test_shard_keys_are_equal(bucket: str, key: str, shard: int, ordinal: int, shards: int) -> None:
+    assert contract.record_pk(bucket, key, shard) == items.record_pk(bucket, key, shard)
+    assert contract.shard_of(ordinal, shards) == items.shard_of(ordinal, shards)
+    source = items.SourceObject(bucket, key, shards)
+    assert source.pk_for(ordinal) == contract.record_pk(bucket, key, contract.shard_of(ordinal, shards))
+
+
 @given(ORDINALS, st.one_of(st.none(), ORDINALS))
 def test_sort_keys_are_equal(ordinal: int, element: int | None) -> None:
     assert contract.record_sort_key(ordinal) == items.record_sort_key(ordinal)

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 
 from log_ingest.config import Dependencies, Settings
-from log_ingest.items import Item, item_key
+from log_ingest.items import Item, item_key, record_pk
 
 
 def client_error(code: str, operation: str, message: str = "", status: int = 400) -> ClientError:
@@ -261,6 +261,11 @@ class FakeDynamoDB:
 
     def partition(self, pk: str) -> dict[str, Item]:
         return {sk: item for (p, sk), item in self.items.items() if p == pk}
+
+    def object_records(self, bucket: str, key: str) -> dict[str, Item]:
+        """The generated records of an object, from every partition they are spread over, by SK."""
+        pks = {record_pk(bucket, key, shard) for shard in range(1024)}
+        return {sk: item for (p, sk), item in sorted(self.items.items(), key=lambda kv: kv[0][1]) if p in pks}
 
 
 @dataclass

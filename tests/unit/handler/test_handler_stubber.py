@@ -85,9 +85,9 @@ def _complete(ddb_stub: Stubber, bucket: str, key: str, last_ordinal: int) -> No
         {
             "TableName": "events",
             "Key": {"PK": {"S": f"HEAD#s3://{bucket}/{key}"}, "SK": {"S": "HEAD"}},
-            "UpdateExpression": "SET hwm = :n",
+            "UpdateExpression": "SET hwm = :n, shards = :shards",
             "ConditionExpression": "seq = :s",
-            "ExpressionAttributeValues": {":s": {"S": SEQ}, ":n": {"N": str(last_ordinal)}},
+            "ExpressionAttributeValues": {":s": {"S": SEQ}, ":n": {"N": str(last_ordinal)}, ":shards": {"N": "1"}},
         },
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +22,8 @@ logs.configure("INFO")
 HEAD = ("HEAD#s3://b/f.jsonl", "HEAD")
 
 
-def event_for(sequencer: str, message_id: str, key: str = "f.jsonl") -> dict[str, Any]:
-    record = s3_record("b", key)
+def event_for(sequencer: str, message_id: str, key: str = "f.jsonl", size: int = 0) -> dict[str, Any]:
+    record = s3_record("b", key, size=size)
     record["s3"]["object"]["sequencer"] = sequencer
     return sqs_record(s3_event_body([record]), message_id)
 
@@ -35,12 +36,12 @@ def deliver(world: World, sequencer: str, content: bytes, message_id: str = "m")
     """Put ``content`` as the object (the version the event names) and deliver its event."""
     world.s3.put("b", "f.jsonl", content)
     with captured() as events:
-        assert pump(world, [event_for(sequencer, message_id)]) == [[]]
+        assert pump(world, [event_for(sequencer, message_id, size=len(content))]) == [[]]
     return events
 
 
 def records(world: World) -> list[Any]:
-    part = world.dynamodb.partition("SRC#s3://b/f.jsonl")
+    part = world.dynamodb.object_records("b", "f.jsonl")
     return [item_to_plain(item)["v"] for _, item in sorted(part.items())]
 
 
@@ -152,3 +153,25 @@ def _pump_switching_content(world: World, queue: list[dict[str, Any]], newest: b
     assert redo, "no redo of the newer version was sent"
     history.extend(pump(world, redo))
     return history
+
+
+def test_a_large_object_spreads_its_records_round_robin_over_partitions() -> None:
+    world = make_world(record_shard_bytes=100, max_record_shards=4)
+    content = lines(*range(1, 41))  # 40 lines of 11-12 bytes: > 4 x 100 bytes
+    deliver(world, "01", content)
+    partitions = {pk for pk, _ in world.dynamodb.items}
+    assert partitions == {"SRC#s3://b/f.jsonl", "SRC#1#s3://b/f.jsonl", "SRC#2#s3://b/f.jsonl", "SRC#3#s3://b/f.jsonl"}
+    assert [
+        int(item_to_plain(i)["v"]) for _, i in sorted(world.dynamodb.partition("SRC#1#s3://b/f.jsonl").items())
+    ] == [2, 6, 10, 14, 18, 22, 26, 30, 34, 38]
+    assert records(world) == list(range(1, 41))
+    assert world.dynamodb.heads[HEAD]["shards"]["N"] == "4"
+
+
+@pytest.mark.parametrize(("first", "second"), [(60, 3), (3, 60), (60, 45)])
+def test_a_replacement_with_another_layout_leaves_exactly_the_new_records(first: int, second: int) -> None:
+    world = make_world(record_shard_bytes=100, max_record_shards=8)
+    deliver(world, "01", lines(*range(first)))
+    deliver(world, "02", lines(*(f"n{i}" for i in range(second))))
+    assert records(world) == [f"n{i}" for i in range(second)]
+    assert len(world.dynamodb.items) == second
