@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
+from s3pipe.contract import (  # noqa: F401 -- RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk: re-exported
+    HEAD_SK,
+    RETRY_EVENTS,
+    TERMINAL_EVENTS,
+    head_pk,
+    record_pk,
+    rejection_pk,
+    source_pk,
+)
 from s3pipe.errors import SettleTimeout
 from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
 from s3pipe.stack import Stack
@@ -224,9 +232,18 @@ class Pipeline:
 
     # ------------------------------------------------------------------ lookups
     def items_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-        """The items generated from this object (after it settled), ordered by SK."""
+        """The items generated from this object (after it settled), in entry order."""
         self.wait_for(upload, timeout)
-        return self.query(source_pk(upload.bucket, upload.key))
+        return self.object_items(upload.bucket, upload.key)
+
+    def object_items(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """The generated records of ``s3://bucket/key`` in entry order: the one documented way to read
+        them. They are spread over the partitions the object's head names (``shards``), round-robin by
+        ordinal, so the merge of one Query per partition by SK (``REC#<ordinal>``) is the file's order."""
+        head = self.get_item(head_pk(bucket, key), HEAD_SK)
+        shards = int(head.get("shards", 1)) if head else 1
+        parts = [self.query(record_pk(bucket, key, shard)) for shard in range(shards)]
+        return sorted((item for part in parts for item in part), key=lambda item: str(item["SK"]))
 
     def rejections_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
         """The rejected-line report items of this object, ordered by line."""
@@ -339,7 +356,7 @@ class Pipeline:
                 f"  SQS message {fields.get('message_id', '?')} (receive {fields.get('receive_count', '?')}) -> "
                 f"invocation {fields.get('aws_request_id', '?')}: {line.event}" + (f" ({summary})" if summary else "")
             )
-        items = self.query(source_pk(upload.bucket, upload.key))
+        items = self.object_items(upload.bucket, upload.key)
         rejections = self.query(rejection_pk(upload.bucket, upload.key))
         out.append(
             f"  items under {source_pk(upload.bucket, upload.key)}: {len(items)}; rejection reports: {len(rejections)}"

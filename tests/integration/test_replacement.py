@@ -8,7 +8,7 @@ import time
 
 from conftest import mapping_paused
 
-from s3pipe.contract import HEAD_SK, TERMINAL_EVENTS, head_pk, source_pk
+from s3pipe.contract import HEAD_SK, TERMINAL_EVENTS, head_pk, record_pk, source_pk
 from s3pipe.pipeline import Pipeline, Upload
 
 
@@ -78,4 +78,24 @@ def test_two_versions_delivered_newest_first_end_with_the_newest_content(pipelin
     again = pipeline.send_message(events[str(newer.version_id)])
     line = pipeline.wait_for_message_event(again, set(TERMINAL_EVENTS))
     assert line.event == "object_stored"
-    assert pipeline.query(source_pk(newer.bucket, newer.key)) == stored
+    assert pipeline.object_items(newer.bucket, newer.key) == stored
+
+
+RECORD_SHARD_BYTES = 1 << 20  # lambda/log_ingest/config.py default
+
+
+def test_a_large_objects_items_span_several_partition_keys_and_read_back_in_order(pipeline: Pipeline) -> None:
+    lines = 13_000  # ~2.6 MB of 200-byte lines: 3 partitions of at most 1 MiB each
+    body = "".join(json.dumps({"n": n, "pad": "x" * 170}) + "\n" for n in range(1, lines + 1))
+    assert 2 * RECORD_SHARD_BYTES < len(body) <= 3 * RECORD_SHARD_BYTES
+    upload = pipeline.upload("spread.jsonl", body)
+    assert pipeline.wait_for(upload, timeout=300).event == "object_stored"
+
+    items = pipeline.object_items(upload.bucket, upload.key)
+    assert [item["n"] for item in items] == list(range(1, lines + 1))
+    partitions = {item["PK"] for item in items}
+    assert partitions == {record_pk(upload.bucket, upload.key, shard) for shard in range(3)}
+    assert len(pipeline.query(source_pk(upload.bucket, upload.key))) == -(-lines // 3)  # round-robin
+    head = pipeline.get_item(head_pk(upload.bucket, upload.key), HEAD_SK)
+    assert head is not None
+    assert head["shards"] == 3
