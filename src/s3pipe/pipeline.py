@@ -356,7 +356,7 @@ class Pipeline:
                 f"  SQS message {fields.get('message_id', '?')} (receive {fields.get('receive_count', '?')}) -> "
                 f"invocation {fields.get('aws_request_id', '?')}: {line.event}" + (f" ({summary})" if summary else "")
             )
-        items = self.object_items(upload.bucket, upload.key)
+        items = self.query(source_pk(upload.bucket, upload.key))
         rejections = self.query(rejection_pk(upload.bucket, upload.key))
         out.append(
             f"  items under {source_pk(upload.bucket, upload.key)}: {len(items)}; rejection reports: {len(rejections)}"
