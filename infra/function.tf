@@ -39,6 +39,9 @@ resource "aws_lambda_function" "this" {
         DLQ_URL           = aws_sqs_queue.dlq.url
         ACCEPTED_SUFFIXES = join(",", var.accepted_suffixes)
         LOG_LEVEL         = var.log_level
+        # Visibility backoff of retried messages (lambda/log_ingest/backoff.py).
+        RETRY_BACKOFF_BASE_SECONDS = tostring(var.retry_backoff_base_seconds)
+        RETRY_BACKOFF_MAX_SECONDS  = tostring(var.retry_backoff_max_seconds)
       },
       var.extra_environment,
     )

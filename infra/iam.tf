@@ -70,6 +70,15 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
+    sid    = "DelayTransientRetries"
+    effect = "Allow"
+    # The function hides a message it reports for retry for an exponentially growing time
+    # (ChangeMessageVisibilityBatch; lambda/log_ingest/backoff.py).
+    actions   = ["sqs:ChangeMessageVisibility"]
+    resources = [local.queue_arn]
+  }
+
+  statement {
     sid    = "ContinueLargeObjects"
     effect = "Allow"
     # An object too large for one invocation is finished by the next one: the
@@ -91,6 +100,17 @@ data "aws_iam_policy_document" "this" {
     sid       = "WriteServerLogsTable"
     effect    = "Allow"
     actions   = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+    resources = [local.table_arn]
+  }
+
+  statement {
+    sid    = "TrackObjectVersions"
+    effect = "Allow"
+    # The handler's head item per object (lambda/log_ingest/versions.py): UpdateItem claims and
+    # completes it (conditional on the S3 sequencer); Query finds an older version's rejection
+    # reports to delete; GetItem reads the newer version's S3 record when a superseded version
+    # must hand it back. Deletes go through BatchWriteItem (no DeleteItem).
+    actions   = ["dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"]
     resources = [local.table_arn]
   }
 

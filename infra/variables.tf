@@ -145,6 +145,30 @@ variable "visibility_timeout_seconds" {
   }
 }
 
+variable "retry_backoff_base_seconds" {
+  description = "Visibility backoff of messages the function reports for retry (transient failures: throttling, 5xx, timeouts): the function hides a failed message for base x 2^(receive count - 1) seconds, capped at retry_backoff_max_seconds, instead of the queue's whole visibility timeout. 0 turns the backoff off (every retry waits the visibility timeout)."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.retry_backoff_base_seconds >= 0 && var.retry_backoff_base_seconds <= 43200 && floor(var.retry_backoff_base_seconds) == var.retry_backoff_base_seconds
+    error_message = "The retry_backoff_base_seconds must be a whole number between 0 and 43200."
+  }
+}
+
+variable "retry_backoff_max_seconds" {
+  description = "Cap of the visibility backoff (seconds; SQS allows at most 43200)."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.retry_backoff_max_seconds >= 0 && var.retry_backoff_max_seconds <= 43200 && floor(var.retry_backoff_max_seconds) == var.retry_backoff_max_seconds
+    error_message = "The retry_backoff_max_seconds must be a whole number between 0 and 43200."
+  }
+}
+
 variable "max_receive_count" {
   description = "Number of receives after which SQS moves a message from the main queue to the DLQ."
   type        = number

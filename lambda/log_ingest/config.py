@@ -33,6 +33,9 @@ READ_TIMEOUT_S: Final = 30
 #: Attempts per request, the first one included (botocore's standard retry mode: throttling,
 #: 5xx and connection errors are retried with exponential backoff).
 TOTAL_MAX_ATTEMPTS: Final = 5
+#: 1 MiB of JSON Lines is ~5,000 records of 200 B: ~5 s of one partition's 1,000 WCU/s.
+DEFAULT_RECORD_SHARD_BYTES: Final = 1 << 20
+DEFAULT_MAX_RECORD_SHARDS: Final = 16
 
 
 class ConfigurationError(Exception):
@@ -57,6 +60,12 @@ class Settings:
     max_logged_rejections: int = 50
     #: Line reasons quoted in a DLQ FailureReason for a file whose every record was rejected.
     reasons_in_summary: int = 3
+    #: Visibility backoff of retried messages (backoff.py): base * 2^(receive - 1), capped; 0: off.
+    retry_backoff_base_s: int = 0
+    retry_backoff_max_s: int = 900
+    #: An object's records are spread over one partition per this many bytes of it (items.py).
+    record_shard_bytes: int = DEFAULT_RECORD_SHARD_BYTES
+    max_record_shards: int = DEFAULT_MAX_RECORD_SHARDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +96,10 @@ class Settings:
             ),
             safety_margin_ms=_int_setting(env, "SAFETY_MARGIN_MS", DEFAULT_SAFETY_MARGIN_MS, 0, 600_000),
             s3_addressing_style=style,
+            retry_backoff_base_s=_int_setting(env, "RETRY_BACKOFF_BASE_SECONDS", 0, 0, 43_200),
+            retry_backoff_max_s=_int_setting(env, "RETRY_BACKOFF_MAX_SECONDS", 900, 0, 43_200),
+            record_shard_bytes=_int_setting(env, "RECORD_SHARD_BYTES", DEFAULT_RECORD_SHARD_BYTES, 1, 1 << 40),
+            max_record_shards=_int_setting(env, "MAX_RECORD_SHARDS", DEFAULT_MAX_RECORD_SHARDS, 1, 1000),
         )
 
 

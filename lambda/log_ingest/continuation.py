@@ -19,8 +19,17 @@ Body (JSON, version 1; ASCII, compact; unknown keys are ignored by readers of ve
         "records": R, "stored": S, "rejected": J,
         "formats": ["jsonl", ...]               # optional: source formats seen so far
       },
-      "etag": "\\"...\\""                         # optional: ETag read by pass 1 (If-Match on later passes)
+      "etag": "\\"...\\"",                        # optional: ETag read by pass 1 (If-Match on later passes)
+      "complete_through": M,                    # optional: all written; only complete the head (last entry M)
+      "reports": [                              # optional: rejection reports of entries <= N not yet durable
+        {"line": L, "ordinal": O, "reason": "...", "excerpt": "...", "array_element": false}
+      ]
     }
+
+``reports`` carries the reports of records DynamoDB refused so late in a pass that their report
+could not be written before the budget ran out (at most :data:`MAX_CARRIED_REPORTS`; N stops
+before the first refusal beyond that). They are counted in ``totals`` and written first by the
+next pass, so a refused record never holds an object back from making progress.
 
 ``record`` keeps the S3 record exactly as S3 sent it (key URL-encoded), so bucket, key and
 version id of every log line of every pass are the same as for the S3 event. A later pass reads
@@ -48,11 +57,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import TransientError, describe_aws_error
 from .events import CONTINUATION_MARKER, CONTINUATION_VERSION, Totals
+from .formats import Rejection
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 _ARN_PARTS: Final = 6
+#: Rejection reports one continuation message may carry (each at most ~1.5 KB: SQS takes 256 KB).
+MAX_CARRIED_REPORTS: Final = 50
 
 
 def continuation_body(
@@ -63,6 +75,8 @@ def continuation_body(
     origin_message_id: str,
     totals: Totals,
     etag: str | None,
+    reports: tuple[Rejection, ...] = (),
+    complete_through: int = 0,
 ) -> str:
     """The JSON body of a continuation message (see the module docstring)."""
     document: dict[str, Any] = {
@@ -80,6 +94,19 @@ def continuation_body(
     }
     if etag:
         document["etag"] = etag
+    if complete_through:
+        document["complete_through"] = complete_through
+    if reports:
+        document["reports"] = [
+            {
+                "line": r.line,
+                "ordinal": r.ordinal,
+                "reason": r.reason,
+                "excerpt": r.excerpt,
+                "array_element": r.array_element,
+            }
+            for r in reports
+        ]
     # ensure_ascii: the body is plain ASCII, which SQS always accepts (even lone surrogates).
     return json.dumps(document, separators=(",", ":"), default=str)
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
+from .formats import Rejection
+
 _MAX_REASON_KEYS: Final = 8
 
 
@@ -33,6 +35,8 @@ class SqsMessage:
     body: str
     receive_count: int | None
     event_source_arn: str | None
+    #: To change the message's visibility (backoff.py); None when the record has none.
+    receipt_handle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,12 @@ class Continuation:
     origin_message_id: str
     totals: Totals
     etag: str | None = None
+    #: Rejection reports of entries <= ``resume_after`` that the earlier pass counted but could
+    #: not make durable (records DynamoDB refused at the end of its budget): written first.
+    reports: tuple[Rejection, ...] = ()
+    #: > 0: every entry is written; this pass only completes the object's head (versions.py)
+    #: with this last entry ordinal (the earlier pass ran out of budget right before).
+    complete_through: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +192,7 @@ def parse_sqs_event(event: object) -> tuple[list[SqsMessage], list[InvalidSqsRec
                 body=body if isinstance(body, str) else "",
                 receive_count=receive_count,
                 event_source_arn=arn if isinstance(arn, str) else None,
+                receipt_handle=handle if isinstance(handle := record.get("receiptHandle"), str) and handle else None,
             )
         )
     return messages, invalid
@@ -289,11 +300,12 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
     formats = totals.get("formats", [])
     if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
         return invalid("'totals.formats' must be an array of strings")
-    etag = document.get("etag")
-    if etag is not None and (not isinstance(etag, str) or not etag):
-        return invalid("'etag' must be a non-empty string when present")
     assert isinstance(resume_after, int)
     assert isinstance(pass_number, int)
+    extras = _parse_extras(document, resume_after)
+    if isinstance(extras, str):
+        return invalid(extras)
+    etag, reports, complete_through = extras
     return S3Continuation(
         ref,
         Continuation(
@@ -302,8 +314,48 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
             origin_message_id=origin,
             totals=Totals(counts["records"], counts["stored"], counts["rejected"], tuple(formats)),
             etag=etag,
+            reports=reports,
+            complete_through=complete_through,
         ),
     )
+
+
+def _parse_extras(
+    document: Mapping[str, Any], resume_after: int
+) -> tuple[str | None, tuple[Rejection, ...], int] | str:
+    """The optional ``etag``, ``reports`` and ``complete_through`` of a continuation, or the
+    reason they are malformed."""
+    etag = document.get("etag")
+    if etag is not None and (not isinstance(etag, str) or not etag):
+        return "'etag' must be a non-empty string when present"
+    reports = _parse_reports(document.get("reports", []), resume_after)
+    if isinstance(reports, str):
+        return reports
+    complete_through = document.get("complete_through", 0)
+    if not isinstance(complete_through, int) or not _non_negative_int(complete_through):
+        return f"'complete_through' must be a non-negative integer, not {_short_json(complete_through)}"
+    return etag, reports, complete_through
+
+
+def _parse_reports(value: object, resume_after: int) -> tuple[Rejection, ...] | str:
+    """The carried rejection reports of a continuation, or the reason they are malformed."""
+    if not isinstance(value, list):
+        return f"'reports' is a JSON {_json_kind(value)}, not an array"
+    reports: list[Rejection] = []
+    for index, report in enumerate(value):
+        where = f"'reports[{index}]'"
+        if not isinstance(report, dict):
+            return f"{where} is a JSON {_json_kind(report)}, not an object"
+        line, ordinal = report.get("line"), report.get("ordinal")
+        if not isinstance(line, int) or not _non_negative_int(line) or line == 0:
+            return f"{where}.line must be a positive integer, not {_short_json(line)}"
+        if not isinstance(ordinal, int) or not _non_negative_int(ordinal) or not 0 < ordinal <= resume_after:
+            return f"{where}.ordinal must be an integer in 1..resume_after, not {_short_json(ordinal)}"
+        reason, excerpt, element = report.get("reason"), report.get("excerpt", ""), report.get("array_element", False)
+        if not isinstance(reason, str) or not isinstance(excerpt, str) or not isinstance(element, bool):
+            return f"{where} needs a string 'reason', a string 'excerpt' and a boolean 'array_element'"
+        reports.append(Rejection(line, ordinal, reason, excerpt, element))
+    return tuple(reports)
 
 
 def _short_json(value: object) -> str:

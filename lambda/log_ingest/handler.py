@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn, TypedDict, assert_never
 
+from .backoff import delay_retries
 from .config import ConfigurationError, Dependencies, Settings, build_dependencies
 from .continuation import continuation_body, send_continuation
 from .dlq import send_to_dlq
@@ -41,6 +42,7 @@ from .events import (
     SqsMessage,
     Totals,
     parse_body,
+    parse_s3_record,
     parse_sqs_event,
 )
 from .ingest import ObjectOutcome, ignore_reason, process_object
@@ -177,6 +179,8 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
         for message in messages[completed:]:
             failed[message.message_id] = None
     summary.failed = len(failed)
+    with contextlib.suppress(Exception):  # best effort: without it the queue's visibility timeout applies
+        delay_retries(deps, [m for m in dict.fromkeys(messages) if m.message_id in failed])
     with contextlib.suppress(Exception):  # the response matters more than the summary line
         EventLog().info(
             EVENT_INVOCATION_SUMMARY,
@@ -357,7 +361,7 @@ class Invocation:
                 case "partially_stored":
                     self.partially_stored(outcome, olog)
                 case "ignored":
-                    self.ignored(outcome, olog)
+                    self.ignored(outcome, olog, message)
                 case "permanent":
                     permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
                 case "continued":
@@ -375,7 +379,12 @@ class Invocation:
         self.summary.rejected += outcome.rejected
         log.warning(EVENT_OBJECT_PARTIALLY_STORED, **_outcome_fields(outcome))
 
-    def ignored(self, outcome: ObjectOutcome, log: EventLog) -> None:
+    def ignored(self, outcome: ObjectOutcome, log: EventLog, message: SqsMessage | None = None) -> None:
+        if outcome.redo is not None and message is not None:  # a superseded version wrote over a newer one
+            newer = parse_s3_record(0, outcome.redo)
+            if isinstance(newer, S3ObjectRef):
+                start = Continuation(0, 1, message.message_id, Totals())
+                self.send_continuation(message, newer, start, outcome.reason, etag=None, log=log)
         self.summary.ignored += 1
         log.info(EVENT_OBJECT_IGNORED, reason=outcome.reason)
 
@@ -393,6 +402,8 @@ class Invocation:
             pass_number=outcome.pass_number + 1,
             origin_message_id=state.origin_message_id if state is not None else message.message_id,
             totals=outcome.totals,
+            reports=outcome.reports,
+            complete_through=outcome.complete_through,
         )
         self.send_continuation(message, ref, following, outcome.reason, etag=outcome.etag, log=log)
 
@@ -416,6 +427,8 @@ class Invocation:
             origin_message_id=following.origin_message_id,
             totals=totals,
             etag=etag,
+            reports=following.reports,
+            complete_through=following.complete_through,
         )
         counts = {"records": totals.records, "stored": totals.stored, "rejected": totals.rejected}
         try:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Dependencies
+from .continuation import MAX_CARRIED_REPORTS
 from .errors import (
     BudgetExhaustedError,
     IngestError,
@@ -51,9 +52,19 @@ from .errors import (
 )
 from .events import Continuation, S3ObjectRef, Totals
 from .formats import EXCERPT_CHARS, FormatError, FormatSpec, Record, Rejection, parse_stream, spec_for_key
-from .items import Item, RecordRejectedError, SourceObject, item_excerpt, json_excerpt, record_item
+from .items import (
+    Item,
+    RecordRejectedError,
+    SourceObject,
+    item_excerpt,
+    json_excerpt,
+    record_item,
+    record_sort_key,
+    shard_count,
+)
 from .logs import EVENT_OBJECT_REREAD, EventLog
 from .rejections import RejectionTracker
+from .versions import ObjectHead, SupersededError
 from .writer import MIN_CALL_BUDGET_MS, BatchWriter, Deadline, Tag
 
 if TYPE_CHECKING:
@@ -86,6 +97,14 @@ class ObjectOutcome:
     totals: Totals = field(default_factory=Totals)
     resume_after: int = 0
     etag: str | None = None
+    #: For ``continued``: rejection reports of entries <= ``resume_after`` not durable yet (the
+    #: continuation message carries them; counted in ``totals`` already).
+    reports: tuple[Rejection, ...] = ()
+    #: For an ``ignored`` version that wrote items after a newer version claimed the object (see
+    #: versions.py): the newer version's S3 record, to be sent back to the queue and written again.
+    redo: dict[str, object] | None = None
+    #: For ``continued``: > 0 when every entry is written and only the head is left to complete.
+    complete_through: int = 0
 
 
 Shaped = tuple[Item, Tag] | Rejection
@@ -121,7 +140,19 @@ class _ObjectIngest:
         self.settings = deps.settings
         self.deadline = deadline
         self.log = log
-        self.source = SourceObject(ref.bucket, ref.key)
+        shards = shard_count(ref.size, deps.settings.record_shard_bytes, deps.settings.max_record_shards)
+        self.source = SourceObject(ref.bucket, ref.key, shards)
+        self.head = ObjectHead(
+            deps.dynamodb,
+            deps.settings.table_name,
+            bucket=ref.bucket,
+            key=ref.key,
+            sequencer=ref.sequencer,
+            version_id=ref.version_id,
+            record=ref.raw,
+            deadline=deadline,
+            shards=shards,
+        )
         self.writer = BatchWriter(
             deps.dynamodb,
             deps.settings.table_name,
@@ -130,11 +161,17 @@ class _ObjectIngest:
             executor=deps.executor,
             sleep=deps.sleep,
             random=deps.random,
+            before_first_write=self.head.claim_for_writing,
         )
         self.resume_after = resume.resume_after if resume is not None else 0
         self.pass_number = resume.pass_number if resume is not None else 1
         self.carried = resume.totals if resume is not None else Totals()
         self.etag: str | None = None
+        self.complete_through = resume.complete_through if resume is not None else 0
+        #: Reports inherited from the earlier pass (written first, counted there).
+        self.inherited: tuple[Rejection, ...] = resume.reports if resume is not None else ()
+        #: Late reports (of records DynamoDB refused) of this pass and inherited ones, by ordinal.
+        self._late: dict[int, Rejection] = {r.ordinal: r for r in self.inherited}
         if self.resume_after:  # If-Match on what pass 1 read (the event's ETag when unknown)
             self.etag = (resume.etag if resume is not None else None) or _quoted(ref.etag)
         self.reads = 0
@@ -237,32 +274,53 @@ class _ObjectIngest:
 
     def _write(self, shaped: Shaped) -> None:
         if type(shaped) is tuple:
-            self.writer.add(shaped[0], shaped[1])
+            item, tag = shaped
+            self.writer.add(item, tag)
+            if item["PK"]["S"] != self.source.pk_for(tag.ordinal):  # stored under its own keys: no REC# item
+                self._delete_old_record(tag.line, tag.ordinal)
         else:
             assert isinstance(shaped, Rejection)
             # A stream-level rejection (ordinal 0, e.g. gzip truncation) comes after every entry.
             ordinal = shaped.ordinal or self._last_ordinal + 1
+            if ordinal <= self.resume_after:  # reported by an earlier pass
+                return
             self._track_rejection(ordinal)
             self.writer.add(self.rejections.item(shaped), Tag(False, shaped.line, ordinal))
+            if shaped.ordinal:
+                self._delete_old_record(shaped.line, ordinal)
         if len(self.writer.rejections) > self._refusals_handled:
             self._report_refusals()
 
     def _report_refusals(self) -> None:
-        """DynamoDB refused some records: write their rejection reports (as soon as possible, so
-        that a continuation can resume after them)."""
+        """DynamoDB refused some records: write their rejection reports (as soon as possible; a
+        pass that ends before they are durable carries them in its continuation)."""
         while self._refusals_handled < len(self.writer.rejections):
-            refused = self.writer.rejections[self._refusals_handled]
-            self._refusals_handled += 1
-            rejection = Rejection(
-                refused.tag.line,
-                refused.tag.ordinal,
-                refused.reason,
-                item_excerpt(refused.item),
-                refused.tag.array_element,
-            )
-            self.rejections.note(rejection)
-            self._track_rejection(refused.tag.ordinal)
-            self.writer.add(self.rejections.item(rejection), Tag(False, refused.tag.line, refused.tag.ordinal))
+            self._write_late(self._note_refusal())
+
+    def _note_refusal(self) -> Rejection:
+        """Count, log and remember the next refused record's rejection (not written yet)."""
+        refused = self.writer.rejections[self._refusals_handled]
+        self._refusals_handled += 1
+        rejection = Rejection(
+            refused.tag.line,
+            refused.tag.ordinal,
+            refused.reason,
+            item_excerpt(refused.item),
+            refused.tag.array_element,
+        )
+        self.rejections.note(rejection)
+        self._track_rejection(refused.tag.ordinal)
+        self._late[rejection.ordinal] = rejection
+        return rejection
+
+    def _write_late(self, rejection: Rejection) -> None:
+        self.writer.add(self.rejections.item(rejection), Tag(False, rejection.line, rejection.ordinal, late=True))
+        self._delete_old_record(rejection.line, rejection.ordinal, late=True)
+
+    def _delete_old_record(self, line: int, ordinal: int, *, late: bool = False) -> None:
+        """This version has no generated record at ``ordinal``: an older version's goes (versions.py)."""
+        key = {"PK": {"S": "\x00older version"}, "SK": {"S": record_sort_key(ordinal)}}  # PK: the writer's
+        self.writer.add(key, Tag(False, line, ordinal, late=late, delete=True))
 
     def _finish_writes(self) -> None:
         self.writer.flush()
@@ -273,12 +331,20 @@ class _ObjectIngest:
     # ------------------------------------------------------------------------------ continuation
 
     def _durable_through(self) -> int:
-        """Highest ordinal N such that every entry <= N is written or has its report written."""
+        """Highest ordinal N such that every entry <= N is written, or has its report written or
+        carried (at most MAX_CARRIED_REPORTS late reports that are not durable yet)."""
         done = self.writer.durable_through()
-        for refused in self.writer.rejections[self._refusals_handled :]:  # not reported yet
-            if 0 < refused.tag.ordinal <= done:
-                done = refused.tag.ordinal - 1
+        pending = sorted(o for o in self._late if o not in self.writer.late_written)
+        pending.extend(r.tag.ordinal for r in self.writer.rejections[self._refusals_handled :])  # not noted yet
+        pending = sorted(o for o in pending if 0 < o <= done)
+        if len(pending) > MAX_CARRIED_REPORTS:
+            done = pending[MAX_CARRIED_REPORTS] - 1
         return max(done, self.resume_after)
+
+    def _carried_reports(self, done: int) -> tuple[Rejection, ...]:
+        """The late reports of entries <= ``done`` that are not durable: the continuation carries them."""
+        written = self.writer.late_written
+        return tuple(r for o, r in sorted(self._late.items()) if o <= done and o not in written)
 
     def _track_rejection(self, ordinal: int) -> None:
         """Remember the ordinal of a rejection report handed to the writer (for exact counts)."""
@@ -295,6 +361,8 @@ class _ObjectIngest:
         """The budget ran out: ``continued`` after the last durable entry, or ``transient``."""
         with contextlib.suppress(TransientError):  # flush first, as far as the budget allows
             self.writer.flush()
+        while self._refusals_handled < len(self.writer.rejections):  # refused by that flush: carried
+            self._note_refusal()
         done = self._durable_through()
         if done <= self.resume_after:
             reason = exc.reason
@@ -313,11 +381,14 @@ class _ObjectIngest:
             stored=records - rejected,
             rejected=rejected,
             resume_after=done,
+            reports=self._carried_reports(done),
         )
 
     # ---------------------------------------------------------------------------------- the passes
 
     def run(self) -> ObjectOutcome:
+        if self.complete_through:  # everything is written: only the head is left to complete
+            return self._complete(self.complete_through, self._carried_status(), rejected=0)
         if self.resume_after:
             self._resume()
             return self._finish()
@@ -355,7 +426,10 @@ class _ObjectIngest:
         return self._finish()
 
     def _resume(self) -> None:
-        """A continuation pass: entries after ``resume_after`` stream straight to DynamoDB."""
+        """A continuation pass: the carried reports first, then entries after ``resume_after``
+        stream straight to DynamoDB."""
+        for rejection in self.inherited:
+            self._write_late(rejection)
         body = self._open()
         try:
             for shaped in self._entries(body):
@@ -375,11 +449,35 @@ class _ObjectIngest:
         self._finish_writes()
         self.rejections.finish_logging()
         stored = self.writer.stored_records
-        rejected = self.writer.stored_other
+        rejected = self.writer.stored_other - len(self.inherited)  # those were counted by the earlier pass
         if stored + self.carried.stored == 0 and self.rejections.count + self.carried.rejected:
             return self.outcome("permanent", self.rejections.summary(self.records), rejected=rejected)
         status: Status = "partially_stored" if rejected + self.carried.rejected else "stored"
+        try:
+            return self._complete(self._last_ordinal, status, rejected=rejected)
+        except BudgetExhaustedError as exc:  # everything is written: the next pass only completes the head
+            done = max(self._durable_through(), self.resume_after + 1)
+            outcome = self.outcome("continued", exc.reason, rejected=rejected, resume_after=done)
+            outcome.complete_through = self._last_ordinal
+            return outcome
+
+    def _carried_status(self) -> Status:
+        return "partially_stored" if self.carried.rejected else "stored"
+
+    def _complete(self, last_ordinal: int, status: Status, *, rejected: int) -> ObjectOutcome:
+        if not self.head.complete(last_ordinal):
+            return self.superseded(last_ordinal)
         return self.outcome(status, "", rejected=rejected)
+
+    def superseded(self, written_through: int) -> ObjectOutcome:
+        """A newer version claimed the object after this one wrote entries 1..``written_through``."""
+        redo = self.head.superseded_after_writing(written_through) if written_through else None
+        reason = f"superseded: a newer version of s3://{self.ref.bucket}/{self.ref.key} is stored"
+        if redo is not None:
+            reason += " (this version wrote over it: the newer version is written again)"
+        outcome = self.outcome("ignored", reason, rejected=0)
+        outcome.redo = redo
+        return outcome
 
     def _may_stream(self) -> bool:
         """Whether held entries may be written: a good record seen, and nothing later can void the object."""
@@ -436,6 +534,7 @@ class _ObjectIngest:
         records: int | None = None,
         stored: int | None = None,
         resume_after: int = 0,
+        reports: tuple[Rejection, ...] = (),
     ) -> ObjectOutcome:
         records = self.records if records is None else records
         stored = self.writer.stored_records if stored is None else stored
@@ -451,6 +550,7 @@ class _ObjectIngest:
             totals=self.carried.plus(records, stored, rejected, self.formats),
             resume_after=resume_after,
             etag=self.etag,
+            reports=reports,
         )
 
 
@@ -498,9 +598,14 @@ def process_object(
         return ObjectOutcome("ignored", reason or "", pass_number=pass_number, totals=totals)
     ingest = _ObjectIngest(ref, spec, deps, deadline, log, resume=resume)
     try:
-        return ingest.run()
-    except BudgetExhaustedError as exc:
-        return ingest.cut(exc)
+        try:
+            return ingest.run()
+        except BudgetExhaustedError as exc:
+            return ingest.cut(exc)
+    except SupersededError as exc:  # claiming the object's head found a newer version
+        if ingest.resume_after:  # earlier passes of this version wrote items
+            return ingest.superseded(ingest.resume_after)
+        return ingest.outcome("ignored", exc.reason, rejected=0)
     except IngestError as exc:
         status: Status = "permanent" if isinstance(exc, PermanentError) else "transient"
         return ingest.outcome(status, exc.reason, rejected=0)

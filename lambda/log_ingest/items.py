@@ -3,9 +3,11 @@
 Keys (the harness's copy is ``s3pipe.contract``, pinned by ``tests/unit/test_contract.py``):
 
 * a record carrying non-empty string ``PK`` and ``SK`` is stored verbatim (exactly its attributes);
-* any other record gets deterministic keys ``PK = "SRC#s3://{bucket}/{key}"``,
-  ``SK = "REC#{ordinal:010d}"`` plus provenance ``src_bucket``, ``src_key``, ``src_line`` (N) and
-  ``src_format`` -- re-delivering the same object writes the same keys.
+* any other record gets deterministic keys ``PK = "SRC#s3://{bucket}/{key}"`` (an object spread
+  over N > 1 partitions: :func:`record_pk`, shard ``(ordinal - 1) % N``, shard s > 0 as
+  ``"SRC#{s}#s3://{bucket}/{key}"``), ``SK = "REC#{ordinal:010d}"`` plus provenance
+  ``src_bucket``, ``src_key``, ``src_line`` (N) and ``src_format`` -- re-delivering the same
+  object writes the same keys.
 
 Guards (a failing record becomes a rejection with the reason, data is never altered): PK/SK of
 the wrong type or empty, a reserved provenance attribute in a record that needs generated keys,
@@ -56,9 +58,32 @@ def source_pk(bucket: str, key: str) -> str:
     return f"SRC#s3://{bucket}/{key}"
 
 
+def record_pk(bucket: str, key: str, shard: int) -> str:
+    """Partition key of the generated records of shard ``shard`` of the object (0: ``source_pk``)."""
+    return source_pk(bucket, key) if shard == 0 else f"SRC#{shard}#s3://{bucket}/{key}"
+
+
+def shard_of(ordinal: int, shards: int) -> int:
+    """The shard of the ``ordinal``-th entry: round-robin, so any run of records spreads evenly."""
+    return (ordinal - 1) % shards if shards > 1 else 0
+
+
+def shard_count(size: int | None, shard_bytes: int, max_shards: int) -> int:
+    """Partitions an object's records are spread over: one per ``shard_bytes`` of the object's size
+    (as the S3 event reports it), at least 1, at most ``max_shards``."""
+    if not size or size <= shard_bytes or shard_bytes <= 0:
+        return 1
+    return max(1, min(max_shards, -(-size // shard_bytes)))
+
+
 def rejection_pk(bucket: str, key: str) -> str:
     """Partition key of the object's rejection reports."""
     return f"REJECT#s3://{bucket}/{key}"
+
+
+def head_pk(bucket: str, key: str) -> str:
+    """Partition key of the object's head item (the version its records are from: versions.py)."""
+    return f"HEAD#s3://{bucket}/{key}"
 
 
 def record_sort_key(ordinal: int) -> str:
@@ -80,12 +105,22 @@ class SourceObject:
 
     bucket: str
     key: str
+    #: Partitions the generated records are spread over (round-robin by ordinal).
+    shards: int = 1
     record_pk: str = field(init=False)
     rejection_pk: str = field(init=False)
+    record_pks: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "record_pk", source_pk(self.bucket, self.key))
         object.__setattr__(self, "rejection_pk", rejection_pk(self.bucket, self.key))
+        pks = tuple(record_pk(self.bucket, self.key, shard) for shard in range(max(1, self.shards)))
+        object.__setattr__(self, "record_pks", pks)
+
+    def pk_for(self, ordinal: int) -> str:
+        """Partition key of the generated record of entry ``ordinal``."""
+        pks = self.record_pks
+        return pks[(ordinal - 1) % len(pks)] if len(pks) > 1 else pks[0]
 
 
 # ------------------------------------------------------------------------------------------ numbers
@@ -309,7 +344,7 @@ def record_item(record: Record, source: SourceObject) -> Item:
             f"record has reserved attribute(s) {', '.join(sorted(reserved))} (used for provenance)"
         )
     item = _serialize_attributes(data)
-    item["PK"] = {"S": source.record_pk}
+    item["PK"] = {"S": source.pk_for(record.ordinal)}
     item["SK"] = {"S": record_sort_key(record.ordinal)}
     item["src_bucket"] = {"S": source.bucket}
     item["src_key"] = {"S": source.key}

@@ -47,6 +47,8 @@ EVENT_OBJECT_CONTINUED: Final = "object_continued"
 EVENT_RECORD_REJECTED: Final = "record_rejected"
 EVENT_REJECTIONS_NOT_LOGGED: Final = "rejections_not_logged"
 EVENT_OBJECT_REREAD: Final = "object_second_pass"
+EVENT_MESSAGE_RETRY_DELAYED: Final = "message_retry_delayed"
+EVENT_RETRY_DELAY_FAILED: Final = "retry_delay_failed"
 
 #: Events that end the handler's work on an object (one per object, per settled delivery).
 TERMINAL_EVENTS: Final = frozenset(

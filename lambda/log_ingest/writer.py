@@ -14,6 +14,8 @@
   entry added with an ordinal <= N has been written or refused -- entries still pending and
   entries of batches a failed flush could not write (UnprocessedItems included) hold it back.
   The ingest relies on this to continue an object in a later invocation (continuation.py).
+  Late reports (:attr:`Tag.late`) are left out of it: ``late_written`` lists the ordinals of those
+  that are durable, and the ingest carries the others into the continuation.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class Tag(NamedTuple):
     line: int
     ordinal: int
     array_element: bool = False
+    #: A *late* report (of a record DynamoDB refused, added after later entries): it does not hold
+    #: :meth:`BatchWriter.durable_through` back; the caller tracks it through ``late_written``.
+    late: bool = False
+    #: A *delete* of an older version's record at this ordinal (the entry is not a generated
+    #: record in this version: rejected, or stored under its own keys). Dropped when the object's
+    #: previous versions never reached this ordinal (see ``before_first_write``).
+    delete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,7 @@ class _BatchResult:
     stored_records: int
     stored_other: int
     rejected: list[WriteRejection]
+    late_written: list[int]
 
 
 class BatchWriter:
@@ -96,6 +106,7 @@ class BatchWriter:
         random: Callable[[], float],
         backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
         backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+        before_first_write: Callable[[], Callable[[int], str | None]] | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
@@ -106,14 +117,21 @@ class BatchWriter:
         self._random = random
         self._base = backoff_base_s
         self._cap = backoff_cap_s
+        #: Called once, before the first write (the object's head claim: versions.py); returns
+        #: where an older version's record of an entry is (None: nowhere, the delete is dropped).
+        self._before_first_write = before_first_write
+        self._old_record_pk: Callable[[int], str | None] = _nowhere
         self._window = BATCH_SIZE * self._concurrency
         self._pending: dict[tuple[str, str], tuple[Item, Tag]] = {}
+        self._pending_deletes = 0
         self._lock = threading.Lock()
         self.stored_records = 0
         self.stored_other = 0
         self.superseded_records = 0
         self.calls = 0
         self.rejections: list[WriteRejection] = []
+        #: Ordinals of the late reports (:attr:`Tag.late`) that are written.
+        self.late_written: set[int] = set()
         #: Highest ordinal added so far.
         self.max_ordinal = 0
         #: Lowest ordinal among the entries a failed flush could not write (None: nothing lost).
@@ -129,11 +147,15 @@ class BatchWriter:
         (a refused record's report, added later with the record's ordinal, is the exception)."""
         low = self._lost_min
         for _, tag in self._pending.values():
-            if tag.ordinal and (low is None or tag.ordinal < low):
+            if tag.ordinal and not tag.late and (low is None or tag.ordinal < low):
                 low = tag.ordinal
         return self.max_ordinal if low is None else low - 1
 
     def add(self, item: Item, tag: Tag) -> None:
+        if tag.delete:
+            if self._before_first_write is None and self._old_record_pk(tag.ordinal) is None:
+                return  # older versions never reached this ordinal: nothing to delete
+            self._pending_deletes += 1  # not counted in the window: batches stay as without them
         self.max_ordinal = max(self.max_ordinal, tag.ordinal)
         key = item_key(item)
         previous = self._pending.get(key)
@@ -142,15 +164,17 @@ class BatchWriter:
             # the last value), exactly as if it had been written and then overwritten.
             self.superseded_records += 1
         self._pending[key] = (item, tag)
-        if len(self._pending) >= self._window:
+        if len(self._pending) - self._pending_deletes >= self._window:
             self.flush()
 
     def flush(self) -> None:
         """Write everything pending; raises TransientError when that cannot be done now."""
         if not self._pending:
             return
-        entries = list(self._pending.values())
-        self._pending = {}
+        self._first_write()
+        entries = self._take_pending()
+        if not entries:
+            return
         batches = [entries[i : i + BATCH_SIZE] for i in range(0, len(entries), BATCH_SIZE)]
         results: list[_BatchResult] = []
         failure: TransientError | None = None
@@ -175,14 +199,40 @@ class BatchWriter:
             self.stored_records += result.stored_records
             self.stored_other += result.stored_other
             self.rejections.extend(result.rejected)
+            self.late_written.update(result.late_written)
         if failure is not None:
-            for batch in lost:
-                for _, tag in batch:
-                    if tag.ordinal and (self._lost_min is None or tag.ordinal < self._lost_min):
-                        self._lost_min = tag.ordinal
+            self._note_lost(lost)
             raise failure
         self.stored_records += self.superseded_records
         self.superseded_records = 0
+
+    def _note_lost(self, lost: list[list[tuple[Item, Tag]]]) -> None:
+        for batch in lost:
+            for _, tag in batch:
+                if tag.ordinal and not tag.late and (self._lost_min is None or tag.ordinal < self._lost_min):
+                    self._lost_min = tag.ordinal
+
+    def _take_pending(self) -> list[tuple[Item, Tag]]:
+        """Empty the window; deletes beyond what older versions reached are dropped."""
+        entries = list(self._pending.values())
+        self._pending = {}
+        if self._pending_deletes:
+            entries = [resolved for entry in entries if (resolved := self._resolve(entry)) is not None]
+        self._pending_deletes = 0
+        return entries
+
+    def _resolve(self, entry: tuple[Item, Tag]) -> tuple[Item, Tag] | None:
+        """A delete's key (its partition is the older version's layout), or None to drop it."""
+        item, tag = entry
+        if not tag.delete:
+            return entry
+        pk = self._old_record_pk(tag.ordinal)
+        return None if pk is None else ({"PK": {"S": pk}, "SK": item["SK"]}, tag)
+
+    def _first_write(self) -> None:
+        if self._before_first_write is not None:
+            self._old_record_pk = self._before_first_write()  # may raise: nothing is written then
+            self._before_first_write = None
 
     # ------------------------------------------------------------------------------------ batches
 
@@ -192,7 +242,7 @@ class BatchWriter:
 
     def _write_batch(self, batch: list[tuple[Item, Tag]]) -> _BatchResult:
         by_key = {item_key(item): (item, tag) for item, tag in batch}
-        remaining: list[Any] = [{"PutRequest": {"Item": item}} for item, _ in batch]
+        remaining: list[Any] = [_request(item, tag) for item, tag in batch]
         attempt = 0
         rejected: list[WriteRejection] = []
         while True:
@@ -203,7 +253,7 @@ class BatchWriter:
                 response = self._client.batch_write_item(RequestItems={self._table: remaining})
             except ClientError as exc:
                 if error_code(exc) == "ValidationException":
-                    pending_keys = [item_key(req["PutRequest"]["Item"]) for req in remaining]
+                    pending_keys = [_request_key(req) for req in remaining]
                     rejected = self._isolate([by_key[k] for k in pending_keys])
                     break
                 raise TransientError(f"DynamoDB BatchWriteItem failed: {describe_aws_error(exc)}") from exc
@@ -222,9 +272,9 @@ class BatchWriter:
             self._sleep(delay)
             remaining = list(unprocessed)
         rejected_keys = {item_key(r.item) for r in rejected}
-        stored = [tag for key, (_, tag) in by_key.items() if key not in rejected_keys]
+        stored = [tag for key, (_, tag) in by_key.items() if key not in rejected_keys and not tag.delete]
         records = sum(1 for tag in stored if tag.is_record)
-        return _BatchResult(records, len(stored) - records, rejected)
+        return _BatchResult(records, len(stored) - records, rejected, [tag.ordinal for tag in stored if tag.late])
 
     def _isolate(self, entries: list[tuple[Item, Tag]]) -> list[WriteRejection]:
         """PutItem one by one: ValidationException -> rejection; anything else -> transient."""
@@ -234,6 +284,9 @@ class BatchWriter:
             try:
                 with self._lock:
                     self.calls += 1
+                if tag.delete:  # no validation problem possible: delete it on its own
+                    self._client.batch_write_item(RequestItems={self._table: [_request(item, tag)]})
+                    continue
                 self._client.put_item(TableName=self._table, Item=item)
             except ClientError as exc:
                 if error_code(exc) != "ValidationException":
@@ -244,3 +297,20 @@ class BatchWriter:
             except BotoCoreError as exc:
                 raise TransientError(f"DynamoDB PutItem failed: {describe_aws_error(exc)}") from exc
         return rejected
+
+
+def _request(item: Item, tag: Tag) -> Any:
+    if tag.delete:
+        return {"DeleteRequest": {"Key": {"PK": item["PK"], "SK": item["SK"]}}}
+    return {"PutRequest": {"Item": item}}
+
+
+def _request_key(request: Any) -> tuple[str, str]:
+    if "DeleteRequest" in request:
+        key = request["DeleteRequest"]["Key"]
+        return key["PK"]["S"], key["SK"]["S"]
+    return item_key(request["PutRequest"]["Item"])
+
+
+def _nowhere(ordinal: int) -> str | None:
+    return None

@@ -23,6 +23,8 @@ EVENT_MESSAGE_DEAD_LETTERED: Final = "message_dead_lettered"
 EVENT_MESSAGE_RETRY: Final = "message_retry"
 EVENT_S3_TEST_EVENT: Final = "s3_test_event"
 EVENT_INVOCATION_SUMMARY: Final = "invocation_summary"
+#: A retried message's visibility was set (``visibility_timeout`` seconds: the backoff).
+EVENT_MESSAGE_RETRY_DELAYED: Final = "message_retry_delayed"
 
 #: Events that end the handler's work on an object (one per object, per settled delivery).
 TERMINAL_EVENTS: Final = frozenset(
@@ -41,9 +43,28 @@ def source_pk(bucket: str, key: str) -> str:
     return f"SRC#s3://{bucket}/{key}"
 
 
+def record_pk(bucket: str, key: str, shard: int) -> str:
+    """Partition key of shard ``shard`` of the object's generated records (0: :func:`source_pk`)."""
+    return source_pk(bucket, key) if shard == 0 else f"SRC#{shard}#s3://{bucket}/{key}"
+
+
+def shard_of(ordinal: int, shards: int) -> int:
+    """The shard of the ``ordinal``-th entry (round-robin)."""
+    return (ordinal - 1) % shards if shards > 1 else 0
+
+
 def rejection_pk(bucket: str, key: str) -> str:
     """Partition key of the object's rejection reports."""
     return f"REJECT#s3://{bucket}/{key}"
+
+
+def head_pk(bucket: str, key: str) -> str:
+    """Partition key of the object's head item (which version its records are from)."""
+    return f"HEAD#s3://{bucket}/{key}"
+
+
+#: Sort key of the head item.
+HEAD_SK: Final = "HEAD"
 
 
 def record_sort_key(ordinal: int) -> str:

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from s3pipe.contract import RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk, source_pk  # noqa: F401 -- re-exported
+from s3pipe.contract import (  # noqa: F401 -- RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk: re-exported
+    HEAD_SK,
+    RETRY_EVENTS,
+    TERMINAL_EVENTS,
+    head_pk,
+    record_pk,
+    rejection_pk,
+    source_pk,
+)
 from s3pipe.errors import HandlerEventsMissing, SettleTimeout
 from s3pipe.observe import DlqEntry, LogLine, QueueDepth, wait_until_drained
 from s3pipe.observe import StackObserver as StackObserver  # noqa: PLC0414 - re-exported from its old home
@@ -244,9 +252,18 @@ class Pipeline:
 
     # ------------------------------------------------------------------ lookups
     def items_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-        """The items the shipped handler generated from this object (after it settled), ordered by SK."""
+        """The items the shipped handler generated from this object (after it settled), in entry order."""
         self.wait_for(upload, timeout)
-        return self.query(source_pk(upload.bucket, upload.key))
+        return self.object_items(upload.bucket, upload.key)
+
+    def object_items(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """The generated records of ``s3://bucket/key`` in entry order: the one documented way to read
+        them. They are spread over the partitions the object's head names (``shards``), round-robin by
+        ordinal, so the merge of one Query per partition by SK (``REC#<ordinal>``) is the file's order."""
+        head = self.get_item(head_pk(bucket, key), HEAD_SK)
+        shards = int(head.get("shards", 1)) if head else 1
+        parts = [self.query(record_pk(bucket, key, shard)) for shard in range(shards)]
+        return sorted((item for part in parts for item in part), key=lambda item: str(item["SK"]))
 
     def rejections_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
         """The shipped handler's rejected-line report items of this object, ordered by line."""

@@ -22,7 +22,7 @@ from conftest import mapping_paused
 
 from corpus import generate as corpus  # tests/ is on pytest's pythonpath
 from s3pipe.observe import DlqEntry, LogLine
-from s3pipe.pipeline import ObjectOutcome, Pipeline, StackObserver, Upload, poll_until, rejection_pk, source_pk
+from s3pipe.pipeline import ObjectOutcome, Pipeline, StackObserver, Upload, poll_until, rejection_pk
 from s3pipe.stack import Stack
 
 #: Messages per paused batch: the stack's event source mapping batch size (s3pipe.deploy default).
@@ -156,7 +156,7 @@ def _observe_object(pipeline: Pipeline, key: str | None, line: LogLine, dead: li
     return corpus.Observed(
         event=line.event,
         fields=dict(line.fields or {}),
-        items=pipeline.query(source_pk(bucket, key)) if key else [],
+        items=pipeline.object_items(bucket, key) if key else [],
         rejections=pipeline.query(rejection_pk(bucket, key)) if key else [],
         dead_letters=dead,
     )
@@ -246,7 +246,7 @@ def corpus_run(s3pipe_stack: Stack, s3pipe_observer: StackObserver) -> CorpusRun
             GoodObject(
                 upload,
                 outcome,
-                [item["SK"] for item in pipeline.query(source_pk(upload.bucket, upload.key))],
+                [item["SK"] for item in pipeline.object_items(upload.bucket, upload.key)],
                 pipeline.query(rejection_pk(upload.bucket, upload.key)),
             )
             for upload, outcome in zip(batch.goods, outcomes, strict=True)

@@ -24,7 +24,12 @@ pytestmark = pytest.mark.requires(Capability.FUNCTION_ENDPOINT_OVERRIDE)
 #: Lines of a JSONL file that needs more than one 10 s invocation (so continuation messages).
 LARGE_LINES = 60_000
 #: What the handler calls in any run with good, bad and large objects.
-HANDLER_CALLS = {("s3", "GetObject"), ("dynamodb", "BatchWriteItem"), ("sqs", "SendMessage")}
+HANDLER_CALLS = {
+    ("s3", "GetObject"),
+    ("dynamodb", "BatchWriteItem"),
+    ("dynamodb", "UpdateItem"),  # each object's head item (lambda/log_ingest/versions.py)
+    ("sqs", "SendMessage"),
+}
 
 
 def jsonl(count: int) -> str:
@@ -111,6 +116,7 @@ def test_every_call_of_the_function_is_allowed_by_its_role(
         "ContinueLargeObjects",
     )
     assert allowed_by[("dynamodb:BatchWriteItem", outputs.table_arn)] == ("WriteServerLogsTable",)
+    assert allowed_by[("dynamodb:UpdateItem", outputs.table_arn)] == ("TrackObjectVersions",)
     platform = {(p.statement, p.action) for p in report.platform}
     assert {("ConsumeMainQueue", "sqs:ReceiveMessage"), ("WriteOwnLogGroup", "logs:PutLogEvents")} <= platform
     assert ("WriteServerLogsTable", "dynamodb:PutItem") in {(p.statement, p.action) for p in report.unused}

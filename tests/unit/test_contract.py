@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from log_ingest import items, logs
+from log_ingest import items, logs, versions
 from log_ingest.formats import DEFAULT_MAX_LINE_BYTES
 from s3pipe import contract
 from s3pipe import pipeline as harness_pipeline
@@ -47,14 +47,24 @@ def test_the_pipeline_helpers_use_the_contract() -> None:
 
 def test_limits_are_equal() -> None:
     assert contract.MAX_LINE_BYTES == DEFAULT_MAX_LINE_BYTES
+    assert contract.HEAD_SK == versions.HEAD_SK
 
 
 @given(BUCKETS, KEYS)
 def test_partition_keys_are_equal(bucket: str, key: str) -> None:
     assert contract.source_pk(bucket, key) == items.source_pk(bucket, key)
     assert contract.rejection_pk(bucket, key) == items.rejection_pk(bucket, key)
+    assert contract.head_pk(bucket, key) == items.head_pk(bucket, key)
     source = items.SourceObject(bucket, key)
     assert (source.record_pk, source.rejection_pk) == (items.source_pk(bucket, key), items.rejection_pk(bucket, key))
+
+
+@given(BUCKETS, KEYS, st.integers(0, 63), ORDINALS, st.integers(1, 64))
+def test_shard_keys_are_equal(bucket: str, key: str, shard: int, ordinal: int, shards: int) -> None:
+    assert contract.record_pk(bucket, key, shard) == items.record_pk(bucket, key, shard)
+    assert contract.shard_of(ordinal, shards) == items.shard_of(ordinal, shards)
+    source = items.SourceObject(bucket, key, shards)
+    assert source.pk_for(ordinal) == contract.record_pk(bucket, key, contract.shard_of(ordinal, shards))
 
 
 @given(ORDINALS, st.one_of(st.none(), ORDINALS))

@@ -7,6 +7,7 @@ check the invariants DynamoDB enforces (at most 25 requests per batch, no key tw
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 
 from log_ingest.config import Dependencies, Settings
-from log_ingest.items import Item, item_key
+from log_ingest.items import Item, item_key, record_pk
 
 
 def client_error(code: str, operation: str, message: str = "", status: int = 400) -> ClientError:
@@ -143,10 +144,15 @@ class FakeDynamoDB:
     def __init__(self, table_name: str = "events") -> None:
         self.table_name = table_name
         self.items: dict[tuple[str, str], Item] = {}
+        #: The objects' head items (versions.py), kept apart so ``items`` holds the data only.
+        self.heads: dict[tuple[str, str], Item] = {}
         #: How many times each key was stored (a re-write after a retry counts again).
         self.writes: Counter[tuple[str, str]] = Counter()
         self.batches: list[list[tuple[str, str]]] = []
         self.put_calls = 0
+        self.update_calls = 0
+        self.delete_calls = 0
+        self.deleted: list[tuple[str, str]] = []
         #: Return this many "all unprocessed" responses before accepting writes.
         self.unprocessed_responses = 0
         #: Leave every second item unprocessed this many times (partial progress).
@@ -166,6 +172,18 @@ class FakeDynamoDB:
         ((table, requests),) = request["RequestItems"].items()
         assert table == self.table_name
         assert 1 <= len(requests) <= 25, f"batch of {len(requests)} requests"
+        deletes = [r["DeleteRequest"]["Key"] for r in requests if "DeleteRequest" in r]
+        requests = [r for r in requests if "PutRequest" in r]
+        if deletes:  # older versions' items (versions.py)
+            with self.lock:
+                self.delete_calls += 1
+                self.deleted.extend(item_key(key) for key in deletes)
+                if self.always_error is not None:
+                    raise self.always_error
+                for key in deletes:
+                    self.items.pop(item_key(key), None)
+            if not requests:
+                return {"UnprocessedItems": {}}
         items = [r["PutRequest"]["Item"] for r in requests]
         keys = [item_key(i) for i in items]
         assert len(set(keys)) == len(keys), "a batch holds the same key twice"
@@ -206,8 +224,48 @@ class FakeDynamoDB:
             self.writes[item_key(item)] += 1
             return {}
 
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        """The head-item updates of versions.py (SET clauses, simple conditions)."""
+        key = item_key(request["Key"])
+        values = request.get("ExpressionAttributeValues", {})
+        names = request.get("ExpressionAttributeNames", {})
+        with self.lock:
+            self.update_calls += 1
+            if self.always_error is not None:
+                raise self.always_error
+            old = self.heads.get(key)
+            condition = request.get("ConditionExpression")
+            if condition and not any(_holds(term, old, values) for term in condition.split(" OR ")):
+                raise client_error("ConditionalCheckFailedException", "UpdateItem", "The conditional request failed")
+            new = dict(old or request["Key"])
+            assignments = request["UpdateExpression"].removeprefix("SET ")
+            for clause in re.split(r",\s*(?![^()]*\))", assignments):
+                name, value = (part.strip() for part in clause.split("=", 1))
+                name = names.get(name, name)
+                default = re.fullmatch(r"if_not_exists\((\w+), (:\w+)\)", value)
+                if default is not None:
+                    new[name] = new.get(default.group(1)) or values[default.group(2)]
+                else:
+                    new[name] = values[value]
+            self.heads[key] = new
+            return {"Attributes": old} if old and request.get("ReturnValues") == "ALL_OLD" else {}
+
+    def get_item(self, **request: Any) -> dict[str, Any]:
+        item = self.heads.get(item_key(request["Key"]))
+        return {"Item": item} if item is not None else {}
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        assert request["KeyConditionExpression"] == "PK = :pk"
+        pk = request["ExpressionAttributeValues"][":pk"]["S"]
+        return {"Items": [{"PK": {"S": p}, "SK": {"S": sk}} for (p, sk) in sorted(self.items) if p == pk]}
+
     def partition(self, pk: str) -> dict[str, Item]:
         return {sk: item for (p, sk), item in self.items.items() if p == pk}
+
+    def object_records(self, bucket: str, key: str) -> dict[str, Item]:
+        """The generated records of an object, from every partition they are spread over, by SK."""
+        pks = {record_pk(bucket, key, shard) for shard in range(1024)}
+        return {sk: item for (p, sk), item in sorted(self.items.items(), key=lambda kv: kv[0][1]) if p in pks}
 
 
 @dataclass
@@ -228,6 +286,8 @@ class FakeSQS:
         self.fail_continuations: Exception | None = None
         self.fail_lookup: Exception | None = None
         self.lookups: list[dict[str, Any]] = []
+        self.visibility_calls: list[dict[str, Any]] = []
+        self.visibility_error: Exception | None = None
 
     def get_queue_url(self, **request: Any) -> dict[str, Any]:
         assert set(request) == {"QueueName", "QueueOwnerAWSAccountId"}, request
@@ -245,6 +305,14 @@ class FakeSQS:
     @property
     def continuations(self) -> list[SentMessage]:
         return [m for m in self.sent if m.queue_url != DLQ_URL]
+
+    def change_message_visibility_batch(self, **request: Any) -> dict[str, Any]:
+        assert set(request) == {"QueueUrl", "Entries"}
+        assert 1 <= len(request["Entries"]) <= 10
+        if self.visibility_error is not None:
+            raise self.visibility_error
+        self.visibility_calls.append(request)
+        return {"Successful": [{"Id": e["Id"]} for e in request["Entries"]], "Failed": []}
 
     def send_message(self, **request: Any) -> dict[str, Any]:
         assert set(request) <= {"QueueUrl", "MessageBody", "MessageAttributes"}
@@ -315,3 +383,17 @@ def read_timeout() -> ReadTimeoutError:
 
 def all_keys(items: Iterable[Item]) -> set[tuple[str, str]]:
     return {item_key(i) for i in items}
+
+
+def _holds(term: str, item: Item | None, values: dict[str, Any]) -> bool:
+    """One term of a ConditionExpression: ``attribute_not_exists(a)`` or ``a <op> :v``."""
+    missing = re.fullmatch(r"attribute_not_exists\((\w+)\)", term.strip())
+    if missing is not None:
+        return item is None or missing.group(1) not in item
+    name, op, placeholder = term.split()
+    if item is None or name not in item:
+        return False
+    ((kind, mine),) = item[name].items()
+    theirs = values[placeholder][kind]
+    left, right = (int(mine), int(theirs)) if kind == "N" else (mine, theirs)
+    return {"=": left == right, "<": left < right, "<=": left <= right}[op]

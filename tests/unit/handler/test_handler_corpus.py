@@ -74,7 +74,9 @@ def _observed(
     return corpus.Observed(
         event=line.get("event"),
         fields=line,
-        items=_partition(world, f"SRC#s3://{BUCKET}/{key}") if key else [],
+        items=[item_to_plain(item) for _, item in sorted(world.dynamodb.object_records(BUCKET, key).items())]
+        if key
+        else [],
         rejections=_partition(world, f"REJECT#s3://{BUCKET}/{key}") if key else [],
         dead_letters=dead,
     )

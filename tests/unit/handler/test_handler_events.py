@@ -24,6 +24,7 @@ from log_ingest.events import (
     parse_s3_record,
     parse_sqs_event,
 )
+from log_ingest.formats import Rejection
 
 from .strategies import (
     ANY_BODY,
@@ -162,6 +163,53 @@ def test_a_continuation_body_is_never_taken_for_something_else() -> None:
     assert isinstance(
         parse_body(json.dumps({"s3pipe_continuation": 1, "record": s3_record("b", "k.json")})), InvalidBody
     )
+
+
+def _continuation(**extra: Any) -> str:
+    document = json.loads(
+        continuation_body(
+            s3_record("b", "k.jsonl"),
+            resume_after=30,
+            pass_number=2,
+            origin_message_id="m",
+            totals=Totals(30, 28, 2),
+            etag=None,
+            reports=(Rejection(1, 1, "DynamoDB refused the item: x", '{"n":1}'), Rejection(9, 26, "r", "", True)),
+        )
+    )
+    document.update(extra)
+    return json.dumps(document)
+
+
+def test_carried_rejection_reports_round_trip() -> None:
+    parsed = parse_body(_continuation())
+    assert isinstance(parsed, S3Continuation)
+    assert [(r.line, r.ordinal, r.reason, r.excerpt, r.array_element) for r in parsed.state.reports] == [
+        (1, 1, "DynamoDB refused the item: x", '{"n":1}', False),
+        (9, 26, "r", "", True),
+    ]
+    assert "reports" not in json.loads(
+        continuation_body(
+            s3_record("b", "k.jsonl"), resume_after=1, pass_number=2, origin_message_id="m", totals=Totals(), etag=None
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("reports", "reason"),
+    [
+        ({}, "'reports' is a JSON object, not an array"),
+        ([1], "'reports[0]' is a JSON number, not an object"),
+        ([{"line": 0, "ordinal": 1, "reason": "r"}], "'reports[0]'.line must be a positive integer, not 0"),
+        ([{"line": 1, "ordinal": 31, "reason": "r"}], "'reports[0]'.ordinal must be an integer in 1..resume_after"),
+        ([{"line": 1, "ordinal": 1}], "'reports[0]' needs a string 'reason'"),
+    ],
+)
+def test_malformed_carried_reports_make_the_continuation_invalid(reports: object, reason: str) -> None:
+    parsed = parse_body(_continuation(reports=reports))
+    assert isinstance(parsed, InvalidBody)
+    assert parsed.reason.startswith(f"malformed continuation message: {reason}")
+    assert (parsed.bucket, parsed.key) == ("b", "k.jsonl")
 
 
 def test_queue_arn_parsing() -> None:

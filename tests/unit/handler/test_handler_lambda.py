@@ -63,7 +63,7 @@ def failures(response: dict[str, Any]) -> list[str]:
 
 
 def stored_records(world: World, bucket: str, key: str) -> list[dict[str, Any]]:
-    part = world.dynamodb.partition(f"SRC#s3://{bucket}/{key}")
+    part = world.dynamodb.object_records(bucket, key)
     return [item_to_plain(part[sk]) for sk in sorted(part)]
 
 

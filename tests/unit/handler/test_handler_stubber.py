@@ -50,6 +50,48 @@ def stubbed() -> Iterator[tuple[Dependencies, Stubber, Stubber, Stubber]]:
         sqs_stub.assert_no_pending_responses()
 
 
+SEQ = "0055AED6DCD90281E5".rjust(40, "0")  # strategies.s3_record's sequencer, padded (versions.py)
+
+
+def _claim(ddb_stub: Stubber, bucket: str, key: str, version_id: str = "", old: dict[str, Any] | None = None) -> None:
+    """The object's head claim before its first write (versions.py)."""
+    ddb_stub.add_response(
+        "update_item",
+        {"Attributes": old} if old else {},
+        {
+            "TableName": "events",
+            "Key": {"PK": {"S": f"HEAD#s3://{bucket}/{key}"}, "SK": {"S": "HEAD"}},
+            "UpdateExpression": (
+                "SET seq = :s, version_id = :v, #r = :r, hwm = if_not_exists(hwm, :zero), "
+                "cleaned = if_not_exists(cleaned, :s)"
+            ),
+            "ConditionExpression": "attribute_not_exists(seq) OR seq <= :s",
+            "ExpressionAttributeNames": {"#r": "record"},
+            "ExpressionAttributeValues": {
+                ":s": {"S": SEQ},
+                ":v": {"S": version_id},
+                ":r": {"S": ANY},
+                ":zero": {"N": "0"},
+            },
+            "ReturnValues": "ALL_OLD",
+        },
+    )
+
+
+def _complete(ddb_stub: Stubber, bucket: str, key: str, last_ordinal: int) -> None:
+    ddb_stub.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "events",
+            "Key": {"PK": {"S": f"HEAD#s3://{bucket}/{key}"}, "SK": {"S": "HEAD"}},
+            "UpdateExpression": "SET hwm = :n, shards = :shards",
+            "ConditionExpression": "seq = :s",
+            "ExpressionAttributeValues": {":s": {"S": SEQ}, ":n": {"N": str(last_ordinal)}, ":shards": {"N": "1"}},
+        },
+    )
+
+
 def _body(data: bytes) -> dict[str, Any]:
     return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ETag": '"e1"', "ContentLength": len(data)}
 
@@ -60,6 +102,7 @@ def test_wire_shapes_of_a_full_invocation(stubbed: tuple[Dependencies, Stubber, 
     data = b'{"msg": "hi", "n": 1.50, "tags": ["a"], "meta": {"ok": true, "none": null}}\nnot json\n'
     s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": key, "VersionId": "v1"})
     pk = f"SRC#s3://bkt/{key}"
+    _claim(ddb_stub, "bkt", key, "v1")
     ddb_stub.add_response(
         "batch_write_item",
         {"UnprocessedItems": {}},
@@ -99,6 +142,7 @@ def test_wire_shapes_of_a_full_invocation(stubbed: tuple[Dependencies, Stubber, 
             }
         },
     )
+    _complete(ddb_stub, "bkt", key, 2)
     sqs_stub.add_response(
         "send_message",
         {"MessageId": "dlq-1"},
@@ -130,10 +174,12 @@ def test_validation_exception_falls_back_to_put_item(
     deps, s3_stub, ddb_stub, _ = stubbed
     data = b'{"a": 1}\n{"a": 2}\n'
     s3_stub.add_response("get_object", _body(data), {"Bucket": "b", "Key": "k.jsonl"})
+    _claim(ddb_stub, "b", "k.jsonl")
     ddb_stub.add_client_error("batch_write_item", "ValidationException", "Item size has exceeded the maximum")
     ddb_stub.add_response("put_item", {}, {"TableName": "events", "Item": ANY})
     ddb_stub.add_client_error("put_item", "ValidationException", "Item size has exceeded the maximum")
     ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+    _complete(ddb_stub, "b", "k.jsonl", 2)
     event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.jsonl")]), "m")])
     assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": []}  # type: ignore[arg-type]
 
@@ -189,6 +235,7 @@ def test_continuation_requests(stubbed: tuple[Dependencies, Stubber, Stubber, St
     record = s3_record("bkt", "big file.jsonl")
     # pass 1: 2 batches fit in the 8 s budget (10 s minus the 2 s margin), the third does not
     s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl"})
+    _claim(ddb_stub, "bkt", "big file.jsonl")
     for _ in range(2):
         ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
     sqs_stub.add_response(
@@ -209,6 +256,8 @@ def test_continuation_requests(stubbed: tuple[Dependencies, Stubber, Stubber, St
     assert handle(event, FakeContext(clock, 10_000), deps) == {"batchItemFailures": []}
     # pass 2: same object (If-Match), entries 51..60, no second GetQueueUrl (cached)
     s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl", "IfMatch": '"e1"'})
+    _claim(ddb_stub, "bkt", "big file.jsonl", old={"seq": {"S": SEQ}, "cleaned": {"S": SEQ}, "hwm": {"N": "0"}})
     ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
+    _complete(ddb_stub, "bkt", "big file.jsonl", 60)
     event = sqs_event([sqs_record(body, "c-1")])
     assert handle(event, FakeContext(clock, 10_000), deps) == {"batchItemFailures": []}
