@@ -311,7 +311,7 @@ class SnapshotStore:
         if content.terraform_state is not None and content.terraform_state.exists():
             state = content.terraform_state.read_text(encoding="utf-8")
             (temporary / TERRAFORM_STATE).write_text(placement.to_placeholders(state), encoding="utf-8")
-        files = {
+        files: dict[str, list[Any]] = {
             path.relative_to(temporary).as_posix(): [path.stat().st_size, _sha256(path)]
             for path in sorted(temporary.rglob("*"))
             if path.is_file()
@@ -324,7 +324,7 @@ class SnapshotStore:
             stack=content.stack,
             versions=dict(content.versions),
             files=files,
-            size=sum(int(entry[0]) for entry in files.values()),
+            size=sum(int(size) for size, _ in files.values()),
         )
         manifest_path = temporary / MANIFEST
         with manifest_path.open("w", encoding="utf-8") as handle:  # last: its presence means complete
