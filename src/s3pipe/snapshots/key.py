@@ -91,7 +91,7 @@ def aws_provider_versions(directory: Path) -> list[str]:
     provider_dir = directory / _AWS_PROVIDER
     if not provider_dir.is_dir():
         return []
-    versions = {path.parent.name for path in provider_dir.glob("*/*/terraform-provider-aws*")}
+    versions = {path.parent.parent.name for path in provider_dir.glob("*/*/terraform-provider-aws*")}
     versions |= {m["version"] for p in provider_dir.glob("*.zip") if (m := _PACKED_PROVIDER.match(p.name))}
     return sorted(versions)
 

@@ -232,7 +232,8 @@ class SnapshotStore:
             return Unusable(f"snapshot {key} has format {manifest.format}, this harness writes {SNAPSHOT_FORMAT}")
         if not manifest.complete:
             return Unusable(f"snapshot {key} is half-written (manifest not marked complete)")
-        if manifest.key != key or (differ := parts.differences(manifest.parts)):
+        differ = parts.differences(manifest.parts)
+        if manifest.key != key or differ:
             return Unusable(f"snapshot {key} was made for other inputs ({', '.join(differ) or 'key'} differ)")
         for name, now in sorted((installed or {}).items()):
             then = manifest.versions.get(name)
