@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -96,28 +95,6 @@ def test_installed_ministack_version_comes_from_its_dist_info(tmp_path: Path) ->
     (venv / "lib" / "python3.12" / "site-packages" / "ministack-1.5.33.dist-info").mkdir(parents=True)
     assert installed_ministack_version(venv / "bin" / "python") == "1.5.33"
     assert installed_ministack_version(tmp_path / "other" / "bin" / "python") is None
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HarnessConfig:
-    for name in list(os.environ):
-        if name.startswith(("S3PIPE_", "TF_CLI_CONFIG_FILE")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_DIRS", str(tmp_path / "none"))
-    root = tmp_path / "project"
-    (root / "infra").mkdir(parents=True)
-    (root / "infra" / "main.tf").write_text('resource "aws_sqs_queue" "q" {}\n')
-    (root / "lambda" / "log_ingest").mkdir(parents=True)
-    (root / "lambda" / "log_ingest" / "app.py").write_text("def handler(event, context):\n    return {}\n")
-    plugins = tmp_path / "plugins" / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0" / "linux_amd64"
-    plugins.mkdir(parents=True)
-    (plugins / "terraform-provider-aws_v5.100.0_x5").write_text("")
-    terraform = tmp_path / "terraform"
-    terraform.write_text('#!/bin/sh\necho \'{"terraform_version": "1.11.4"}\'\n')
-    terraform.chmod(0o755)
-    monkeypatch.setenv("S3PIPE_TERRAFORM", str(terraform))
-    return HarnessConfig(root=root, tf_plugin_dir=tmp_path / "plugins", cache_dir=tmp_path / "cache")
 
 
 def test_default_key_depends_on_module_handler_and_versions(project: HarnessConfig) -> None:
