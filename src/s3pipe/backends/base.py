@@ -94,6 +94,8 @@ class Backend(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]]
     #: True for emulators: the endpoint guard then requires loopback endpoints and fake credentials.
     is_emulator: ClassVar[bool] = True
+    #: True when a new stack can be restored from a snapshot of an earlier cold apply (s3pipe.snapshots).
+    supports_snapshots: ClassVar[bool] = False
 
     @abc.abstractmethod
     def start(self) -> Endpoint:

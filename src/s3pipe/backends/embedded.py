@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -88,6 +89,7 @@ class EmbeddedBackend(Backend):
     """MiniStack on a loopback port, from its own venv."""
 
     name: ClassVar[str] = "embedded"
+    supports_snapshots: ClassVar[bool] = True
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.LAMBDA_EXECUTION,
@@ -111,6 +113,8 @@ class EmbeddedBackend(Backend):
         start_timeout: float = 60.0,
         progress: Progress | None = None,
         gateway: bool = True,
+        gateway_port: int = 0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.region = region
         self.log_dir = log_dir
@@ -121,6 +125,9 @@ class EmbeddedBackend(Backend):
         self.start_timeout = start_timeout
         self.progress = progress or silent()
         self.gateway = gateway
+        self.requested_gateway_port = gateway_port
+        #: Extra emulator variables (e.g. MiniStack's persistence settings for snapshots).
+        self.environment = dict(environment or {})
         self.port: int | None = None
         self.log_path: Path | None = None
         self.gateway_port: int | None = None
@@ -151,7 +158,7 @@ class EmbeddedBackend(Backend):
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
         command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
         if self.gateway:
-            self.gateway_port = free_loopback_port()
+            self.gateway_port = self.requested_gateway_port or free_loopback_port()
             while self.gateway_port == self.port:
                 self.gateway_port = free_loopback_port()
             self.journal_path = self.log_dir / f"gateway-{self.port}.jsonl"
@@ -163,7 +170,7 @@ class EmbeddedBackend(Backend):
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=emulator_environment(self.port, self.region),
+                env={**emulator_environment(self.port, self.region), **self.environment},
                 cwd=self.log_dir,
                 start_new_session=True,
             )

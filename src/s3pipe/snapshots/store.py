@@ -15,7 +15,6 @@ key take ``.<key>.lock`` first, so two xdist workers do not both apply for it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -23,10 +22,10 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from s3pipe.snapshots.key import SNAPSHOT_FORMAT, KeyParts
 from s3pipe.snapshots.rebase import Placement, leftover_placeholders
@@ -180,6 +179,36 @@ class Listed:
     size_on_disk: int
 
 
+class KeyLock:
+    """An ``flock`` on one key's lock file: it dies with its holder, so a crashed creator never blocks the next."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> bool:
+        handle = self.path.open("a")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    return False
+                time.sleep(0.2)
+            else:
+                self._handle = handle
+                return True
+
+    def __exit__(self, *_: object) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
 class SnapshotStore:
     """The snapshot directory: save, open (validated), lock per key, list, discard, prune."""
 
@@ -190,29 +219,10 @@ class SnapshotStore:
         return self.root / key
 
     # ------------------------------------------------------------------ locking
-    @contextlib.contextmanager
-    def creating(self, key: str, timeout: float) -> Iterator[bool]:
-        """Hold the key's creation lock (True), or give up after ``timeout`` seconds (False).
-
-        The lock is an ``flock``: it dies with its holder, so a crashed creator never blocks the next one.
-        """
+    def creating(self, key: str, timeout: float) -> KeyLock:
+        """The key's creation lock: ``with store.creating(key, 300) as held:`` (False after ``timeout`` seconds)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        lock_path = self.root / f".{key}.lock"
-        with lock_path.open("a") as handle:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield False
-                        return
-                    time.sleep(0.2)
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return KeyLock(self.root / f".{key}.lock", timeout)
 
     # ------------------------------------------------------------------ reading
     def open(self, parts: KeyParts, installed: Mapping[str, str] | None = None) -> Snapshot | Unusable:
