@@ -173,7 +173,13 @@ class Pipeline:
             terminal = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
         needed = 1 if by_version else upload.ordinal
         if len(terminal) < needed:
-            redriven = self.observer.dlq.for_object(upload.bucket, upload.key)
+            # Only SQS redrives end the wait here: a message the handler dead-lettered itself is followed by its
+            # terminal log line, which can arrive after the message (the log is flushed when the invocation ends).
+            redriven = [
+                entry
+                for entry in self.observer.dlq.for_object(upload.bucket, upload.key)
+                if entry.failure_class == "redriven"
+            ]
             if len(redriven) >= needed - len(terminal):  # >= 1: terminal is short
                 return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
             return None

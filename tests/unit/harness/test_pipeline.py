@@ -248,6 +248,21 @@ def test_redriven_message_in_the_dlq_is_an_outcome(unversioned: World) -> None:
     assert outcome.fields["reason"].startswith("redriven by SQS after 3 receives")
 
 
+def test_a_message_the_handler_dead_lettered_waits_for_its_log_line(unversioned: World) -> None:
+    upload = unversioned.pipeline.upload("a.json", "{}")
+    body = json.dumps({"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": upload.key}}}]})
+    attributes = {"FailureClass": {"DataType": "String", "StringValue": "permanent"}}
+    unversioned.sqs.dlq.append(
+        {"MessageId": "m1", "ReceiptHandle": "rh", "Body": body, "MessageAttributes": attributes}
+    )
+    assert unversioned.pipeline._outcome(upload) is None  # its log line is not there yet: not a redrive
+    assert [entry.failure_class for entry in unversioned.pipeline.observer.dlq.entries] == ["permanent"]
+    unversioned.terminal(upload, "object_dead_lettered")
+    outcome = unversioned.pipeline._outcome(upload)
+    assert outcome is not None
+    assert outcome.event == "object_dead_lettered"
+
+
 def test_a_terminal_line_wins_over_a_dlq_entry(unversioned: World) -> None:
     upload = unversioned.pipeline.upload("a.json", "{}")
     body = json.dumps({"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": upload.key}}}]})
