@@ -66,6 +66,8 @@ ColdStart = Callable[[Mapping[str, str]], Opened]
 #: The session's settings for a name prefix and a function gateway URL.
 SettingsFor = Callable[[str, str | None], StackSettings]
 Canary = Callable[[Stack, str], str | None]
+#: An embedded backend (not started) for a placement, with these extra emulator variables.
+EmulatorFactory = Callable[[Placement, Mapping[str, str]], EmbeddedBackend]
 
 
 class SessionSnapshots:
@@ -84,6 +86,8 @@ class SessionSnapshots:
         store: SnapshotStore | None = None,
         canary: Canary = run_canary,
         lock_timeout: float = LOCK_TIMEOUT,
+        emulator: EmulatorFactory | None = None,
+        installed: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
@@ -95,6 +99,8 @@ class SessionSnapshots:
         self.store = store or SnapshotStore(default_snapshot_root(config.cache_dir))
         self.canary = canary
         self.lock_timeout = lock_timeout
+        self.emulator = emulator or self._embedded_backend
+        self.installed = installed or self._installed_versions
 
     @property
     def workspace(self) -> StackWorkspace:
@@ -109,7 +115,7 @@ class SessionSnapshots:
         variables = settings.to_variables(self.config.region, self.workspace.artifacts / "lambda.zip")
         return key_parts(self.config, variables, artifact.sha256, _KEY_GATEWAY_URL)
 
-    def installed(self) -> dict[str, str]:
+    def _installed_versions(self) -> dict[str, str]:
         python = ensure_ministack_python(
             self.config.ministack_spec, self.config.cache_dir, self.progress, self.config.ministack_python
         )
@@ -204,11 +210,14 @@ class SessionSnapshots:
         return Placement(port, gateway_port, str(self.workspace.root))
 
     def _backend(self, placement: Placement) -> EmbeddedBackend:
+        return self.emulator(placement, persistence_environment(self.state_dir))
+
+    def _embedded_backend(self, placement: Placement, environment: Mapping[str, str]) -> EmbeddedBackend:
         backend = create_backend(self.config, self.progress, port=placement.emulator_port)
         if not isinstance(backend, EmbeddedBackend):
             raise TypeError(f"snapshots restore into the embedded backend, not {backend.name!r}")
         backend.requested_gateway_port = placement.gateway_port or 0
-        backend.environment.update(persistence_environment(self.state_dir))
+        backend.environment.update(environment)
         return backend
 
     def _restore(self, snapshot: Snapshot, artifact: LambdaArtifact) -> Opened | Unusable:
