@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, TypedDict
+from typing import Any, NoReturn, TypedDict, assert_never
 
 from .config import ConfigurationError, Dependencies, Settings, build_dependencies
 from .continuation import continuation_body, send_continuation
@@ -157,40 +157,25 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
     """The handler with its dependencies injected (tests call this directly)."""
     started = deps.clock()
     set_request_id(_request_id(context))
-    summary = InvocationSummary()
-    failed: dict[str, None] = {}
-    completed: set[int] = set()
+    invocation: Invocation | None = None
     messages: list[SqsMessage] = []
+    failed: dict[str, None] = {}
+    summary = InvocationSummary()
     try:
         messages, invalid = parse_sqs_event(event)
         summary.messages = len(messages)
         summary.invalid_sqs_records = len(invalid)
         for bad in invalid:
             EventLog().error(EVENT_INVALID_SQS_RECORD, index=bad.index, reason=bad.reason)
-        deadline = make_deadline(context, deps)
-        for position, message in enumerate(messages):
-            log = EventLog(message_id=message.message_id)
-            if message.receive_count is not None:
-                log = log.bind(receive_count=message.receive_count)
-            if deadline.expired():
-                log.warning(EVENT_MESSAGE_RETRY, reason="time budget exhausted before the message was started")
-                failed[message.message_id] = None
-                completed.add(position)
-                continue
-            try:
-                ok = _process_message(message, deps, deadline, summary, log)
-            except Exception as exc:  # a bug: this message is retried, the others go on
-                log.exception(EVENT_HANDLER_ERROR, reason=f"{type(exc).__name__}: {exc}")
-                log.warning(EVENT_MESSAGE_RETRY, reason="internal error")
-                ok = False
-            if not ok:
-                failed[message.message_id] = None
-            completed.add(position)
+        invocation = Invocation(deps, make_deadline(context, deps), summary)
+        invocation.run(messages)
+        failed = invocation.failed
     except Exception as exc:  # a bug outside the per-message loop: retry everything not completed
         EventLog().exception(EVENT_HANDLER_ERROR, reason=f"{type(exc).__name__}: {exc}")
-        for position, message in enumerate(messages):
-            if position not in completed:
-                failed[message.message_id] = None
+        completed = invocation.completed if invocation is not None else 0
+        failed = invocation.failed if invocation is not None else {}
+        for message in messages[completed:]:
+            failed[message.message_id] = None
     summary.failed = len(failed)
     with contextlib.suppress(Exception):  # the response matters more than the summary line
         EventLog().info(
@@ -229,61 +214,6 @@ def _outcome_fields(outcome: ObjectOutcome) -> dict[str, Any]:
 _Work = tuple[S3ObjectRef | InvalidS3Record, Continuation | None]
 
 
-def _process_message(
-    message: SqsMessage, deps: Dependencies, deadline: Deadline, summary: InvocationSummary, log: EventLog
-) -> bool:
-    """True when the message is settled (stored, ignored, continued or dead-lettered); False to retry it."""
-    body = parse_body(message.body)
-    if isinstance(body, S3TestEvent):
-        summary.test_events += 1
-        log.info(EVENT_S3_TEST_EVENT, bucket=body.bucket)
-        return True
-    if isinstance(body, InvalidBody):
-        return _dead_letter_body(message, body, deps=deps, summary=summary, log=log)
-    work: list[_Work] = (
-        [(body.ref, body.state)] if isinstance(body, S3Continuation) else [(ref, None) for ref in body.records]
-    )
-    permanent, retry_reason = _process_objects(message, work, deps=deps, deadline=deadline, summary=summary, log=log)
-    if retry_reason is not None:
-        for failure in permanent:
-            _object_log(log, failure.ref, failure.state).warning(
-                EVENT_OBJECT_DEAD_LETTER_DEFERRED, reason=failure.reason
-            )
-        log.warning(EVENT_MESSAGE_RETRY, reason=retry_reason)
-        return False
-    return _dead_letter_objects(message, permanent, single=len(work) == 1, deps=deps, summary=summary, log=log)
-
-
-def _dead_letter_body(
-    message: SqsMessage, body: InvalidBody, *, deps: Dependencies, summary: InvocationSummary, log: EventLog
-) -> bool:
-    """The whole body is unusable: to the DLQ verbatim (an object-level failure when the body is a
-    malformed continuation whose S3 record names the object)."""
-    target = log
-    if body.bucket and body.key:
-        fields: dict[str, Any] = {"bucket": body.bucket, "key": body.key}
-        if body.version_id:
-            fields["version_id"] = body.version_id
-        target = log.bind(**fields)
-    dlq_id, error = _send(
-        deps,
-        body=message.body,
-        reason=body.reason,
-        source_message_id=message.message_id,
-        bucket=body.bucket,
-        key=body.key,
-        version_id=body.version_id,
-    )
-    if error is not None:
-        target.error(EVENT_DLQ_SEND_FAILED, reason=body.reason, error=error)
-        log.warning(EVENT_MESSAGE_RETRY, reason=error)
-        return False
-    summary.dead_lettered += 1
-    event = EVENT_OBJECT_DEAD_LETTERED if target is not log else EVENT_MESSAGE_DEAD_LETTERED
-    target.warning(event, reason=body.reason, dlq_message_id=dlq_id)
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class _PermanentFailure:
     ref: S3ObjectRef | InvalidS3Record
@@ -292,154 +222,243 @@ class _PermanentFailure:
     state: Continuation | None = None
 
 
-def _process_objects(  # noqa: PLR0912 -- one branch per outcome
-    message: SqsMessage,
-    work: list[_Work],
-    *,
-    deps: Dependencies,
-    deadline: Deadline,
-    summary: InvocationSummary,
-    log: EventLog,
-) -> tuple[list[_PermanentFailure], str | None]:
-    """Ingest the message's objects in order; stop at the first transient failure (its reason).
+class _Retry(Exception):
+    """The message must be retried (``reason``); raised by an outcome method, caught per message."""
 
-    Once an object has been continued the budget is spent: every later object of the message is
-    handed over unstarted (a continuation from its start), so the message can be settled.
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Invocation:
+    """One invocation of the handler: its dependencies, deadline and summary, the log of the
+    message being processed, and one method per outcome.
+
+    ``failed`` lists the messages to retry (the partial batch response); ``completed`` counts the
+    messages already decided, so a bug outside a message's own processing retries only the rest.
     """
-    permanent: list[_PermanentFailure] = []
-    handed_over = False
-    for ref, state in work:
-        if isinstance(ref, InvalidS3Record):
-            permanent.append(_PermanentFailure(ref, ref.reason, None))
-            continue
-        olog = _object_log(log, ref, state)
-        ignored = ignore_reason(ref, deps)
-        if ignored is not None:  # no I/O needed, whatever the budget
-            summary.objects += 1
-            summary.ignored += 1
-            olog.info(EVENT_OBJECT_IGNORED, reason=ignored)
-            continue
-        if handed_over:
-            start = Continuation(0, 1, message.message_id, Totals())
-            reason = "not started: an earlier object of the message was continued (the budget is spent)"
-            error = _continue(message, ref, start, reason, etag=None, deps=deps, summary=summary, log=olog)
-            if error is not None:
-                return permanent, error
-            continue
-        if deadline.expired():
-            reason = "time budget exhausted before the object was started"
-            olog.warning(EVENT_OBJECT_RETRY, reason=reason)
-            return permanent, reason
-        summary.objects += 1
-        outcome = process_object(ref, deps, deadline, olog, state)
-        summary.records_processed += outcome.records
-        summary.stored += outcome.stored
-        if outcome.status == "stored":
-            olog.info(EVENT_OBJECT_STORED, **_outcome_fields(outcome))
-        elif outcome.status == "partially_stored":
-            summary.rejected += outcome.rejected
-            olog.warning(EVENT_OBJECT_PARTIALLY_STORED, **_outcome_fields(outcome))
-        elif outcome.status == "ignored":
-            summary.ignored += 1
-            olog.info(EVENT_OBJECT_IGNORED, reason=outcome.reason)
-        elif outcome.status == "permanent":
-            permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
-        elif outcome.status == "continued":
-            summary.rejected += outcome.rejected
-            following = Continuation(
-                resume_after=outcome.resume_after,
-                pass_number=outcome.pass_number + 1,
-                origin_message_id=state.origin_message_id if state is not None else message.message_id,
-                totals=outcome.totals,
-            )
-            error = _continue(
-                message, ref, following, outcome.reason, etag=outcome.etag, deps=deps, summary=summary, log=olog
-            )
-            if error is not None:
-                return permanent, error
-            handed_over = True
-        else:
-            olog.warning(EVENT_OBJECT_RETRY, reason=outcome.reason, **_outcome_fields(outcome))
-            return permanent, outcome.reason
-    return permanent, None
 
+    def __init__(self, deps: Dependencies, deadline: Deadline, summary: InvocationSummary) -> None:
+        self.deps = deps
+        self.deadline = deadline
+        self.summary = summary
+        self.log = EventLog()
+        self.failed: dict[str, None] = {}
+        self.completed = 0
 
-def _continue(
-    message: SqsMessage,
-    ref: S3ObjectRef,
-    following: Continuation,
-    reason: str,
-    *,
-    etag: str | None,
-    deps: Dependencies,
-    summary: InvocationSummary,
-    log: EventLog,
-) -> str | None:
-    """Send the continuation message that starts pass ``following.pass_number`` of the object;
-    None, or the reason it could not be sent (the message is then retried)."""
-    totals = following.totals
-    body = continuation_body(
-        ref.raw,
-        resume_after=following.resume_after,
-        pass_number=following.pass_number,
-        origin_message_id=following.origin_message_id,
-        totals=totals,
-        etag=etag,
-    )
-    counts = {"records": totals.records, "stored": totals.stored, "rejected": totals.rejected}
-    try:
-        message_id = send_continuation(deps.sqs, message.event_source_arn, body, deps.queue_urls)
-    except TransientError as exc:
-        log.warning(EVENT_OBJECT_RETRY, reason=exc.reason, resume_after=following.resume_after, **counts)
-        return exc.reason
-    summary.continued += 1
-    log.info(
-        EVENT_OBJECT_CONTINUED,
-        reason=reason,
-        resume_after=following.resume_after,
-        continuation_message_id=message_id,
-        **{"pass": following.pass_number},
-        **counts,
-    )
-    return None
+    # ------------------------------------------------------------------------------- messages
 
+    def run(self, messages: list[SqsMessage]) -> None:
+        for message in messages:
+            self.log = EventLog(message_id=message.message_id)
+            if message.receive_count is not None:
+                self.log = self.log.bind(receive_count=message.receive_count)
+            if self.deadline.expired():
+                self.log.warning(EVENT_MESSAGE_RETRY, reason="time budget exhausted before the message was started")
+                ok = False
+            else:
+                try:
+                    ok = self.process_message(message)
+                except Exception as exc:  # a bug: this message is retried, the others go on
+                    self.log.exception(EVENT_HANDLER_ERROR, reason=f"{type(exc).__name__}: {exc}")
+                    self.log.warning(EVENT_MESSAGE_RETRY, reason="internal error")
+                    ok = False
+            if not ok:
+                self.failed[message.message_id] = None
+            self.completed += 1
 
-def _dead_letter_objects(
-    message: SqsMessage,
-    permanent: list[_PermanentFailure],
-    *,
-    single: bool,
-    deps: Dependencies,
-    summary: InvocationSummary,
-    log: EventLog,
-) -> bool:
-    """One DLQ message per failed S3 record; False (retry the message) when a send fails."""
-    for failure in permanent:
-        ref = failure.ref
-        olog = _object_log(log, ref, failure.state)
-        dlq_body = message.body if single else json.dumps({"Records": [ref.raw]}, separators=(",", ":"))
-        dlq_id, error = _send(
-            deps,
-            body=dlq_body,
-            reason=failure.reason,
+    def process_message(self, message: SqsMessage) -> bool:
+        """True when the message is settled (stored, ignored, continued or dead-lettered); False to retry it."""
+        body = parse_body(message.body)
+        if isinstance(body, S3TestEvent):
+            self.summary.test_events += 1
+            self.log.info(EVENT_S3_TEST_EVENT, bucket=body.bucket)
+            return True
+        if isinstance(body, InvalidBody):
+            return self.dead_letter_body(message, body)
+        work: list[_Work] = (
+            [(body.ref, body.state)] if isinstance(body, S3Continuation) else [(ref, None) for ref in body.records]
+        )
+        permanent: list[_PermanentFailure] = []
+        try:
+            self.process_objects(message, work, permanent)
+        except _Retry as retry:
+            for failure in permanent:
+                _object_log(self.log, failure.ref, failure.state).warning(
+                    EVENT_OBJECT_DEAD_LETTER_DEFERRED, reason=failure.reason
+                )
+            self.log.warning(EVENT_MESSAGE_RETRY, reason=retry.reason)
+            return False
+        return self.dead_letter_objects(message, permanent, single=len(work) == 1)
+
+    def dead_letter_body(self, message: SqsMessage, body: InvalidBody) -> bool:
+        """The whole body is unusable: to the DLQ verbatim (an object-level failure when the body is a
+        malformed continuation whose S3 record names the object)."""
+        target = self.log
+        if body.bucket and body.key:
+            fields: dict[str, Any] = {"bucket": body.bucket, "key": body.key}
+            if body.version_id:
+                fields["version_id"] = body.version_id
+            target = self.log.bind(**fields)
+        dlq_id, error = self._send(
+            body=message.body,
+            reason=body.reason,
             source_message_id=message.message_id,
-            bucket=ref.bucket,
-            key=ref.key,
-            version_id=ref.version_id if isinstance(ref, S3ObjectRef) else None,
+            bucket=body.bucket,
+            key=body.key,
+            version_id=body.version_id,
         )
         if error is not None:
-            olog.error(EVENT_DLQ_SEND_FAILED, reason=failure.reason, error=error)
-            log.warning(EVENT_MESSAGE_RETRY, reason=error)
+            target.error(EVENT_DLQ_SEND_FAILED, reason=body.reason, error=error)
+            self.log.warning(EVENT_MESSAGE_RETRY, reason=error)
             return False
-        summary.dead_lettered += 1
-        fields = _outcome_fields(failure.outcome) if failure.outcome is not None else {}
-        olog.warning(EVENT_OBJECT_DEAD_LETTERED, reason=failure.reason, dlq_message_id=dlq_id, **fields)
-    return True
+        self.summary.dead_lettered += 1
+        event = EVENT_OBJECT_DEAD_LETTERED if target is not self.log else EVENT_MESSAGE_DEAD_LETTERED
+        target.warning(event, reason=body.reason, dlq_message_id=dlq_id)
+        return True
 
+    # -------------------------------------------------------------------------------- objects
 
-def _send(deps: Dependencies, **fields: Any) -> tuple[str, str | None]:
-    """Send to the DLQ: (DLQ message id, None) or ("", the reason the send failed)."""
-    try:
-        return send_to_dlq(deps.sqs, deps.settings.dlq_url, **fields), None
-    except TransientError as exc:
-        return "", exc.reason
+    def process_objects(self, message: SqsMessage, work: list[_Work], permanent: list[_PermanentFailure]) -> None:
+        """Ingest the message's objects in order (permanent failures collected in ``permanent``);
+        raise :class:`_Retry` at the first transient failure.
+
+        Once an object has been continued the budget is spent: every later object of the message is
+        handed over unstarted (a continuation from its start), so the message can be settled.
+        """
+        handed_over = False
+        for ref, state in work:
+            if isinstance(ref, InvalidS3Record):
+                permanent.append(_PermanentFailure(ref, ref.reason, None))
+                continue
+            olog = _object_log(self.log, ref, state)
+            ignored = ignore_reason(ref, self.deps)
+            if ignored is not None:  # no I/O needed, whatever the budget
+                self.summary.objects += 1
+                self.summary.ignored += 1
+                olog.info(EVENT_OBJECT_IGNORED, reason=ignored)
+                continue
+            if handed_over:
+                start = Continuation(0, 1, message.message_id, Totals())
+                reason = "not started: an earlier object of the message was continued (the budget is spent)"
+                self.send_continuation(message, ref, start, reason, etag=None, log=olog)
+                continue
+            if self.deadline.expired():
+                reason = "time budget exhausted before the object was started"
+                olog.warning(EVENT_OBJECT_RETRY, reason=reason)
+                raise _Retry(reason)
+            self.summary.objects += 1
+            outcome = process_object(ref, self.deps, self.deadline, olog, state)
+            self.summary.records_processed += outcome.records
+            self.summary.stored += outcome.stored
+            match outcome.status:
+                case "stored":
+                    self.stored(outcome, olog)
+                case "partially_stored":
+                    self.partially_stored(outcome, olog)
+                case "ignored":
+                    self.ignored(outcome, olog)
+                case "permanent":
+                    permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
+                case "continued":
+                    self.continued(message, ref, state, outcome, olog)
+                    handed_over = True
+                case "transient":
+                    self.transient(outcome, olog)
+                case unexpected:
+                    assert_never(unexpected)
+
+    def stored(self, outcome: ObjectOutcome, log: EventLog) -> None:
+        log.info(EVENT_OBJECT_STORED, **_outcome_fields(outcome))
+
+    def partially_stored(self, outcome: ObjectOutcome, log: EventLog) -> None:
+        self.summary.rejected += outcome.rejected
+        log.warning(EVENT_OBJECT_PARTIALLY_STORED, **_outcome_fields(outcome))
+
+    def ignored(self, outcome: ObjectOutcome, log: EventLog) -> None:
+        self.summary.ignored += 1
+        log.info(EVENT_OBJECT_IGNORED, reason=outcome.reason)
+
+    def transient(self, outcome: ObjectOutcome, log: EventLog) -> NoReturn:
+        log.warning(EVENT_OBJECT_RETRY, reason=outcome.reason, **_outcome_fields(outcome))
+        raise _Retry(outcome.reason)
+
+    def continued(
+        self, message: SqsMessage, ref: S3ObjectRef, state: Continuation | None, outcome: ObjectOutcome, log: EventLog
+    ) -> None:
+        """The budget ran out after part of the object was stored: hand the rest to a continuation."""
+        self.summary.rejected += outcome.rejected
+        following = Continuation(
+            resume_after=outcome.resume_after,
+            pass_number=outcome.pass_number + 1,
+            origin_message_id=state.origin_message_id if state is not None else message.message_id,
+            totals=outcome.totals,
+        )
+        self.send_continuation(message, ref, following, outcome.reason, etag=outcome.etag, log=log)
+
+    def send_continuation(
+        self,
+        message: SqsMessage,
+        ref: S3ObjectRef,
+        following: Continuation,
+        reason: str,
+        *,
+        etag: str | None,
+        log: EventLog,
+    ) -> None:
+        """Send the continuation message that starts pass ``following.pass_number`` of the object;
+        raise :class:`_Retry` when it cannot be sent (the message is then retried)."""
+        totals = following.totals
+        body = continuation_body(
+            ref.raw,
+            resume_after=following.resume_after,
+            pass_number=following.pass_number,
+            origin_message_id=following.origin_message_id,
+            totals=totals,
+            etag=etag,
+        )
+        counts = {"records": totals.records, "stored": totals.stored, "rejected": totals.rejected}
+        try:
+            message_id = send_continuation(self.deps.sqs, message.event_source_arn, body, self.deps.queue_urls)
+        except TransientError as exc:
+            log.warning(EVENT_OBJECT_RETRY, reason=exc.reason, resume_after=following.resume_after, **counts)
+            raise _Retry(exc.reason) from exc
+        self.summary.continued += 1
+        log.info(
+            EVENT_OBJECT_CONTINUED,
+            reason=reason,
+            resume_after=following.resume_after,
+            continuation_message_id=message_id,
+            **{"pass": following.pass_number},
+            **counts,
+        )
+
+    def dead_letter_objects(self, message: SqsMessage, permanent: list[_PermanentFailure], *, single: bool) -> bool:
+        """One DLQ message per failed S3 record; False (retry the message) when a send fails."""
+        for failure in permanent:
+            ref = failure.ref
+            olog = _object_log(self.log, ref, failure.state)
+            dlq_body = message.body if single else json.dumps({"Records": [ref.raw]}, separators=(",", ":"))
+            dlq_id, error = self._send(
+                body=dlq_body,
+                reason=failure.reason,
+                source_message_id=message.message_id,
+                bucket=ref.bucket,
+                key=ref.key,
+                version_id=ref.version_id if isinstance(ref, S3ObjectRef) else None,
+            )
+            if error is not None:
+                olog.error(EVENT_DLQ_SEND_FAILED, reason=failure.reason, error=error)
+                self.log.warning(EVENT_MESSAGE_RETRY, reason=error)
+                return False
+            self.summary.dead_lettered += 1
+            fields = _outcome_fields(failure.outcome) if failure.outcome is not None else {}
+            olog.warning(EVENT_OBJECT_DEAD_LETTERED, reason=failure.reason, dlq_message_id=dlq_id, **fields)
+        return True
+
+    def _send(self, **fields: Any) -> tuple[str, str | None]:
+        """Send to the DLQ: (DLQ message id, None) or ("", the reason the send failed)."""
+        try:
+            return send_to_dlq(self.deps.sqs, self.deps.settings.dlq_url, **fields), None
+        except TransientError as exc:
+            return "", exc.reason

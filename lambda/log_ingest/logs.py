@@ -14,7 +14,8 @@ to a continuation message: ``resume_after``, ``pass`` (the number of the pass th
 starts), ``continuation_message_id``, ``reason`` and the totals so far. ``invocation_summary``
 counts per invocation (this pass only), with ``continued`` = continuation messages sent.
 
-Event names (stable, tests and dashboards build on them) are the ``EVENT_*`` constants below.
+Event names (stable, tests and dashboards build on them) are the ``EVENT_*`` constants below; the
+harness's copy is ``s3pipe.contract``, pinned to these by ``tests/unit/test_contract.py``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ EVENT_OBJECT_CONTINUED: Final = "object_continued"
 EVENT_RECORD_REJECTED: Final = "record_rejected"
 EVENT_REJECTIONS_NOT_LOGGED: Final = "rejections_not_logged"
 EVENT_OBJECT_REREAD: Final = "object_second_pass"
+
+#: Events that end the handler's work on an object (one per object, per settled delivery).
+TERMINAL_EVENTS: Final = frozenset(
+    {EVENT_OBJECT_STORED, EVENT_OBJECT_PARTIALLY_STORED, EVENT_OBJECT_DEAD_LETTERED, EVENT_OBJECT_IGNORED}
+)
+#: Events that end the handler's work on a whole message that names no object.
+MESSAGE_TERMINAL_EVENTS: Final = frozenset({EVENT_MESSAGE_DEAD_LETTERED, EVENT_S3_TEST_EVENT})
+#: Events that mean "this will be tried again".
+RETRY_EVENTS: Final = frozenset({EVENT_OBJECT_RETRY, EVENT_MESSAGE_RETRY, EVENT_OBJECT_DEAD_LETTER_DEFERRED})
 
 
 class _State:

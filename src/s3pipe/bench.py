@@ -19,6 +19,7 @@ Prints a readable table, then ONE JSON object (the last line of stdout), and sav
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -32,13 +33,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
+from s3pipe.contract import record_sort_key, source_pk
+from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
 from s3pipe.lambda_zip import zip_bytes
-from s3pipe.pipeline import Pipeline, StackObserver, poll_until, source_pk
+from s3pipe.pipeline import Pipeline, StackObserver, poll_until
 from s3pipe.progress import Progress, silent
 from s3pipe.session import StackSession, stop_stack
 from s3pipe.stack import Stack
@@ -48,9 +52,12 @@ THROUGHPUT_LINES = 100_000
 SEED_LINES = 5_000
 HANDLER_LINES = 200_000
 RSS_MEGABYTES = 1024
+#: The handler's in-process bench, kept out of the Lambda zip (relative to the project root).
+HANDLER_BENCH = Path("tests") / "perf" / "log_ingest_bench.py"
 
 SEED_STYLE_SOURCE = '''
 """The article's handler, adapted to JSON Lines: one put_item per record, no batching."""
+import importlib.util
 import json
 import os
 from decimal import Decimal
@@ -96,6 +103,32 @@ def lambda_on_path(lambda_dir: Path) -> Iterator[None]:
         sys.path.remove(str(lambda_dir))
 
 
+def load_handler_bench(root: Path) -> ModuleType:
+    """Import ``tests/perf/log_ingest_bench.py`` of the project at ``root`` (the handler package
+    must be importable: see :func:`lambda_on_path`)."""
+    path = root / HANDLER_BENCH
+    if not path.is_file():
+        raise HarnessError(
+            "The handler bench is missing",
+            tried=f"to load the handler's in-process bench from {path}",
+            seen=f"{path} does not exist",
+            fix=(
+                "run `s3pipe bench` from a checkout of the repository (the bench lives in tests/perf/, "
+                "which is not part of the installed package or the Lambda zip)"
+            ),
+        )
+    spec = importlib.util.spec_from_file_location("s3pipe_handler_bench", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
 class Bench:
     def __init__(self, config: HarnessConfig, progress: Progress, runs: int) -> None:
         self.config = config
@@ -112,8 +145,7 @@ class Bench:
     # ------------------------------------------------------------------ no stack needed
     def handler_lines_per_s(self) -> None:
         with lambda_on_path(self.config.path(self.config.lambda_dir)):
-            from log_ingest import bench as handler_bench
-
+            handler_bench = load_handler_bench(self.config.root)
             data = b"".join(handler_bench.jsonl_lines(HANDLER_LINES))
             values = []
             for _ in range(max(3, self.runs)):
@@ -215,7 +247,7 @@ class Bench:
                 stack.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=b'{"n": %d}\n' % n)
 
                 def visible(pk: str = pk) -> dict[str, Any] | None:
-                    return pipeline.get_item(pk, "REC#0000000001")
+                    return pipeline.get_item(pk, record_sort_key(1))
 
                 poll_until(visible, timeout=30, describe=lambda: "item never appeared", what="item", interval=0.002)
                 latencies.append((time.perf_counter() - started) * 1000)

@@ -10,10 +10,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, assert_never
 
-BackendName = Literal["embedded", "localstack", "external", "aws"]
-BACKENDS: tuple[BackendName, ...] = ("embedded", "localstack", "external", "aws")
+from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
+
+#: The backend names, from the registry's table (adding a backend never touches this file).
+BACKENDS: tuple[str, ...] = BACKEND_NAMES
 
 DEFAULT_REGION = "ap-northeast-1"
 DEFAULT_MINISTACK_SPEC = "ministack==1.5.33"
@@ -101,7 +103,7 @@ class HarnessConfig:
     """Everything the harness needs to know, resolved once per session."""
 
     root: Path
-    backend: BackendName = "embedded"
+    backend: str = "embedded"
     endpoint_url: str | None = None
     region: str = DEFAULT_REGION
     keep: bool = False
@@ -154,9 +156,9 @@ class HarnessConfig:
             values[option.name] = _convert(option, raw, source, root)
             sources[option.name] = source
         backend = values.get("backend", "embedded")
-        if backend not in BACKENDS:
+        if backend not in BACKEND_CLASSES:
             raise ValueError(
-                f"backend must be one of {', '.join(BACKENDS)}, got {backend!r} (from {sources.get('backend')})"
+                f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
         return cls(root=root, **values)  # type: ignore[arg-type]
 
@@ -165,14 +167,18 @@ class HarnessConfig:
 
 
 def _convert(option: Option, raw: str, source: str, root: Path) -> object:
-    if option.kind == "bool":
-        return parse_bool(raw, source=source)
-    if option.kind == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{source}: expected an integer, got {raw!r}") from None
-    if option.kind == "path":
-        path = Path(raw).expanduser()
-        return path if path.is_absolute() else (root / path)
-    return raw
+    match option.kind:
+        case "bool":
+            return parse_bool(raw, source=source)
+        case "int":
+            try:
+                return int(raw)
+            except ValueError:
+                raise ValueError(f"{source}: expected an integer, got {raw!r}") from None
+        case "path":
+            path = Path(raw).expanduser()
+            return path if path.is_absolute() else (root / path)
+        case "str":
+            return raw
+        case unreachable:
+            assert_never(unreachable)

@@ -16,7 +16,8 @@ from typing import Any
 from s3pipe.config import HarnessConfig
 from s3pipe.errors import SettleTimeout
 from s3pipe.guard import check_deployment
-from s3pipe.pipeline import Pipeline, StackObserver, Upload
+from s3pipe.observe import StackObserver
+from s3pipe.pipeline import Pipeline, Upload
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 

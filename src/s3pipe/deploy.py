@@ -223,10 +223,10 @@ class Deployer:
             lambda_sha256=artifact.sha256,
             settings_hash=settings_hash(variables),
             outputs=outputs.to_json(),
-            emulator_pid=getattr(backend, "pid", None),
-            emulator_log=str(getattr(backend, "log_path", "") or "") or None,
+            emulator_pid=backend.pid,
+            emulator_log=backend.log_file,
             owner_pid=os.getpid(),
-            gateway_url=getattr(backend, "function_endpoint_url", None),
+            gateway_url=backend.function_endpoint_url,
         )
         record.save(workspace.record_path)
         return Stack(

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
+    from s3pipe.stack import Stack
+
 
 #: How far back each poll re-reads, to catch events delivered after later ones (de-duplicated by identity).
 LATE_EVENT_LOOKBACK_MS = 60_000
@@ -64,27 +66,21 @@ class FunctionLogs:
         # Start a little before the newest event seen: concurrent invocations deliver their lines late
         # (an emulator flushes a worker's log when the invocation ends), with earlier timestamps.
         start = max(0, self._cursor - LATE_EVENT_LOOKBACK_MS)
-        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": start}
-        while True:
-            try:
-                response = self.client.filter_log_events(**kwargs)
-            except self.client.exceptions.ResourceNotFoundException:
-                return new  # no invocation has logged yet
-            for event in response.get("events", []):
-                stream = str(event.get("logStreamName", ""))
-                timestamp = int(event.get("timestamp", 0))
-                message = str(event.get("message", "")).rstrip("\n")
-                identity = (stream, timestamp, str(event.get("eventId") or message))
-                if identity in self._seen:
-                    continue
-                self._seen.add(identity)
-                line = LogLine(timestamp, stream, message, _parse_json_line(message))
-                new.append(line)
-                self._cursor = max(self._cursor, timestamp)
-            token = response.get("nextToken")
-            if not token:
-                break
-            kwargs["nextToken"] = token
+        pages = self.client.get_paginator("filter_log_events").paginate(logGroupName=self.group, startTime=start)
+        try:
+            for page in pages:
+                for event in page.get("events", []):
+                    stream = str(event.get("logStreamName", ""))
+                    timestamp = int(event.get("timestamp", 0))
+                    message = str(event.get("message", "")).rstrip("\n")
+                    identity = (stream, timestamp, str(event.get("eventId") or message))
+                    if identity in self._seen:
+                        continue
+                    self._seen.add(identity)
+                    new.append(LogLine(timestamp, stream, message, _parse_json_line(message)))
+                    self._cursor = max(self._cursor, timestamp)
+        except self.client.exceptions.ResourceNotFoundException:
+            pass  # no invocation has logged yet
         new.sort(key=lambda line: line.timestamp)
         self._lines.extend(new)
         return new
@@ -267,3 +263,34 @@ def wait_until_drained(
             return False, depth
         time.sleep(interval)
         depth = queue_depth(client, queue_url)
+
+
+# ---------------------------------------------------------------------------- a whole stack
+
+
+class StackObserver:
+    """Session-wide readers of the stack's function log and DLQ (shared by all tests of a worker)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
+        self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
+
+    def refresh(self) -> None:
+        self.logs.poll()
+        self.dlq.poll()
+
+    def object_lines(self, bucket: str, key: str) -> list[LogLine]:
+        return self.lines_by_object().get((bucket, key), [])
+
+    def lines_by_object(self) -> dict[tuple[str, str], list[LogLine]]:
+        """Structured lines grouped by the object they concern, in log order (one pass over the log)."""
+        grouped: dict[tuple[str, str], list[LogLine]] = {}
+        for line in self.logs.structured():
+            fields = line.fields or {}
+            if "bucket" in fields and "key" in fields:
+                grouped.setdefault((str(fields["bucket"]), str(fields["key"])), []).append(line)
+        return grouped
+
+    def depth(self) -> QueueDepth:
+        return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)

@@ -16,30 +16,30 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from s3pipe.contract import (  # noqa: F401 -- re-exported
+    EVENT_OBJECT_DEAD_LETTERED,
+    RETRY_EVENTS,
+    TERMINAL_EVENTS,
+    rejection_pk,
+    source_pk,
+)
 from s3pipe.errors import SettleTimeout
-from s3pipe.observe import DlqEntry, DlqJournal, FunctionLogs, LogLine, QueueDepth, queue_depth, wait_until_drained
+from s3pipe.observe import DlqEntry, LogLine, QueueDepth, wait_until_drained
+from s3pipe.observe import StackObserver as StackObserver  # noqa: PLC0414 - re-exported from its old home
 from s3pipe.stack import Stack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-#: Handler log events that end an object's processing (see lambda/log_ingest/logs.py).
-TERMINAL_EVENTS = frozenset({"object_stored", "object_partially_stored", "object_dead_lettered", "object_ignored"})
-RETRY_EVENTS = frozenset({"object_retry", "message_retry", "object_dead_letter_deferred"})
 DEFAULT_TIMEOUT = 60.0
+#: How long a message the handler dead-lettered may wait for its ``object_dead_lettered`` log line. The line
+#: usually follows within milliseconds, but an emulator can drop the tail of an invocation's log output:
+#: after this the DLQ message itself (FailureClass, FailureReason) is the outcome.
+DEAD_LETTER_LOG_GRACE = 5.0
 _POLL_INTERVAL = 0.1
 
 T = TypeVar("T")
 _deserializer = TypeDeserializer()
-
-
-def source_pk(bucket: str, key: str) -> str:
-    """Partition key of the items the handler generates for an object (see lambda/log_ingest/items.py)."""
-    return f"SRC#s3://{bucket}/{key}"
-
-
-def rejection_pk(bucket: str, key: str) -> str:
-    return f"REJECT#s3://{bucket}/{key}"
 
 
 def plain_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
@@ -70,34 +70,6 @@ class ObjectOutcome:
     lines: Sequence[LogLine] = field(default=())
 
 
-class StackObserver:
-    """Session-wide readers of the stack's function log and DLQ (shared by all tests of a worker)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
-        self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
-
-    def refresh(self) -> None:
-        self.logs.poll()
-        self.dlq.poll()
-
-    def object_lines(self, bucket: str, key: str) -> list[LogLine]:
-        return self.lines_by_object().get((bucket, key), [])
-
-    def lines_by_object(self) -> dict[tuple[str, str], list[LogLine]]:
-        """Structured lines grouped by the object they concern, in log order (one pass over the log)."""
-        grouped: dict[tuple[str, str], list[LogLine]] = {}
-        for line in self.logs.structured():
-            fields = line.fields or {}
-            if "bucket" in fields and "key" in fields:
-                grouped.setdefault((str(fields["bucket"]), str(fields["key"])), []).append(line)
-        return grouped
-
-    def depth(self) -> QueueDepth:
-        return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
-
-
 def poll_until(
     check: Callable[[], T | None],
     *,
@@ -125,6 +97,8 @@ class Pipeline:
         self.observer = observer
         self.prefix = prefix
         self._ordinals: dict[str, int] = {}
+        #: DLQ message id -> when it was first seen without the handler's log line for it.
+        self._dead_letters_seen: dict[str, float] = {}
 
     @property
     def bucket(self) -> str:
@@ -173,18 +147,24 @@ class Pipeline:
             terminal = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
         needed = 1 if by_version else upload.ordinal
         if len(terminal) < needed:
-            # Only SQS redrives end the wait here: a message the handler dead-lettered itself is followed by its
-            # terminal log line, which can arrive after the message (the log is flushed when the invocation ends).
-            redriven = [
-                entry
-                for entry in self.observer.dlq.for_object(upload.bucket, upload.key)
-                if entry.failure_class == "redriven"
-            ]
-            if len(redriven) >= needed - len(terminal):  # >= 1: terminal is short
-                return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
-            return None
+            return self._outcome_from_dlq(upload, lines, needed - len(terminal))
         chosen = terminal[needed - 1]
         return ObjectOutcome(upload, str(chosen.event), dict(chosen.fields or {}), lines)
+
+    def _outcome_from_dlq(self, upload: Upload, lines: list[LogLine], missing: int) -> ObjectOutcome | None:
+        """An outcome the DLQ shows while the log does not (yet): an SQS redrive, or a message the handler
+        dead-lettered itself whose log line has not come within :data:`DEAD_LETTER_LOG_GRACE`."""
+        entries = self.observer.dlq.for_object(upload.bucket, upload.key)
+        if len(entries) < missing:  # >= 1: terminal is short
+            return None
+        entry = entries[-1]
+        if entry.failure_class == "redriven":
+            return ObjectOutcome(upload, "redriven", {"reason": entry.reason}, lines)
+        first_seen = self._dead_letters_seen.setdefault(entry.message_id, time.monotonic())
+        if time.monotonic() - first_seen < DEAD_LETTER_LOG_GRACE:
+            return None  # its log line normally follows: the invocation's output is flushed when it ends
+        fields = {"reason": entry.reason, "failure_class": entry.failure_class, "dlq_message_id": entry.message_id}
+        return ObjectOutcome(upload, EVENT_OBJECT_DEAD_LETTERED, fields, lines)
 
     def wait_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> ObjectOutcome:
         """Wait until the function has finished with this upload (stored, partly stored, DLQ or ignored)."""

@@ -8,11 +8,11 @@ Fixtures
     ``key_prefix``      a unique S3 key prefix for the current test
     ``pipeline``        a :class:`~s3pipe.pipeline.Pipeline` bound to the stack and the test's prefix
     ``s3pipe_stack_factory``  deploy extra stacks (other settings) on the session's backend
-    ``s3pipe_gateway``  the :class:`~s3pipe.faults.GatewayClient` of the stack's function gateway
+    ``s3pipe_gateway``  the :class:`~s3pipe.gateway.GatewayClient` of the stack's function gateway
                         (fault plans, call journal); skips where the backend has none
 
 IAM audit (``--s3pipe-iam-audit``, on by default): at session end every AWS call the function
-made is checked against its role's policy as deployed (:mod:`s3pipe.iam_audit`); the report is
+made is checked against its role's policy as deployed (:mod:`s3pipe.iam`); the report is
 printed in the terminal summary and a call outside the policy fails the run.
 
 Markers
@@ -36,17 +36,21 @@ import pytest
 from s3pipe.backends.base import Capability
 from s3pipe.config import OPTIONS, HarnessConfig, Option
 from s3pipe.errors import HarnessError
-from s3pipe.faults import GatewayClient
+from s3pipe.gateway.client import GatewayClient
 from s3pipe.guard import check_deployment
-from s3pipe.iam_audit import ExpectedDenial, audit_session, failed, summary_lines
-from s3pipe.pipeline import Pipeline, StackObserver
+from s3pipe.iam.audit import AuditResult, audit_session, failed, journal_mark, summary_lines
+from s3pipe.iam.report import ExpectedDenial
+from s3pipe.observe import StackObserver
+from s3pipe.pipeline import Pipeline
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
 
 _CONFIG_KEY = pytest.StashKey[HarnessConfig]()
 _STACK_KEY = pytest.StashKey[Stack]()
-_AUDIT_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_AUDIT_KEY = pytest.StashKey[list[AuditResult]]()
+#: Where each stack's gateway journal stood when the stack was opened (by stack name): its audit starts there.
+_MARKS_KEY = pytest.StashKey[dict[str, int]]()
 _WORKER_AUDIT = "s3pipe_iam_audit"
 
 
@@ -211,6 +215,7 @@ def s3pipe_stack(pytestconfig: pytest.Config, s3pipe_session: StackSession) -> S
     except HarnessError as error:
         pytest.exit(f"s3pipe could not provide a stack:\n{error}", returncode=3)
     pytestconfig.stash[_STACK_KEY] = stack
+    _mark_journal(pytestconfig, stack)
     return stack
 
 
@@ -256,7 +261,9 @@ def s3pipe_stack_factory(
             extra_files=extra_files,
         )
         sessions.append(session)
-        return session.open()
+        stack = session.open()
+        _mark_journal(pytestconfig, stack)
+        return stack
 
     yield factory
     for session in reversed(sessions):
@@ -287,17 +294,22 @@ def _expected_denials(session: pytest.Session) -> list[ExpectedDenial]:
     ]
 
 
+def _mark_journal(config: pytest.Config, stack: Stack) -> None:
+    config.stash.setdefault(_MARKS_KEY, {})[stack.name] = journal_mark(stack)
+
+
 def _audit(
     config: pytest.Config, harness: HarnessConfig, session: StackSession, pytest_session: pytest.Session
 ) -> None:
     """Audit a stack before it closes; xdist workers hand the result to the controller."""
-    result = audit_session(harness, session, _expected_denials(pytest_session))
+    since = config.stash.get(_MARKS_KEY, {}).get(session.stack.name, 0) if session.stack else 0
+    result = audit_session(harness, session, _expected_denials(pytest_session), since)
     if result is None:
         return
     config.stash.setdefault(_AUDIT_KEY, []).append(result)
     workeroutput: dict[str, Any] | None = getattr(config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput.setdefault(_WORKER_AUDIT, []).append(result)
+        workeroutput.setdefault(_WORKER_AUDIT, []).append(result.to_json())
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -305,14 +317,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect each worker's audit results."""
     del error
     results = getattr(node, "workeroutput", {}).get(_WORKER_AUDIT) or []
-    node.config.stash.setdefault(_AUDIT_KEY, []).extend(results)
+    node.config.stash.setdefault(_AUDIT_KEY, []).extend(AuditResult.from_json(result) for result in results)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     """After the session fixtures (and with them the audits) are torn down: a violation fails the run."""
     result = yield
-    audits: list[dict[str, Any]] = session.config.stash.get(_AUDIT_KEY, [])
+    audits = session.config.stash.get(_AUDIT_KEY, [])
     if failed(audits) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     return result

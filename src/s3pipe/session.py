@@ -14,14 +14,15 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
-from s3pipe.backends.embedded import EmbeddedBackend, function_gateway_environment, probe_gateway
-from s3pipe.backends.health import probe_health
-from s3pipe.backends.registry import create_backend
+from s3pipe.backends.attached import AttachedBackend
+from s3pipe.backends.base import Backend, Endpoint, Probes
+from s3pipe.backends.embedded import EmbeddedBackend, function_gateway_environment
+from s3pipe.backends.probes import pid_alive, real_probes
+from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
 from s3pipe.errors import HarnessError
@@ -31,17 +32,7 @@ from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
 
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+__all__ = ["AttachedBackend", "ReuseDecision", "StackSession", "pid_alive", "stop_emulator", "stop_stack"]
 
 
 #: How long a handler-only code update may take to become active.
@@ -50,9 +41,9 @@ CODE_SYNC_TIMEOUT = 60.0
 UP_PID_FILE = "up.pid"
 
 
-def stop_emulator(record: StackRecord) -> bool:
+def stop_emulator(record: StackRecord, alive: Callable[[int | None], bool] = pid_alive) -> bool:
     """SIGTERM the recorded emulator's supervisor, which reaps the whole group. True if it was running."""
-    if not (record.emulator_pid and pid_alive(record.emulator_pid)):
+    if not (record.emulator_pid and alive(record.emulator_pid)):
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.emulator_pid, signal.SIGTERM)
@@ -77,29 +68,6 @@ def stop_stack(config: HarnessConfig, stack_name: str) -> bool:
     return stopped
 
 
-class AttachedBackend(Backend):
-    """A running emulator this session did not start: used as is, never stopped by us."""
-
-    name: ClassVar[str] = "attached"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
-
-    def __init__(self, original: type[Backend], url: str, region: str, pid: int | None) -> None:
-        self.original = original
-        self.url = url
-        self.region = region
-        self.pid = pid
-        self.log_path: str | None = None
-
-    def start(self) -> Endpoint:
-        return Endpoint(self.url, self.region, Credentials.fake())
-
-    def health(self) -> Health:
-        return probe_health(self.url)
-
-    def stop(self) -> None:
-        """Leave it running: whoever started it owns it (``s3pipe down`` stops it)."""
-
-
 @dataclass
 class ReuseDecision:
     reusable: bool
@@ -113,7 +81,13 @@ class ReuseDecision:
 
 
 class StackSession:
-    """Open (reuse or deploy) and close one named stack."""
+    """Open (reuse or deploy) and close one named stack.
+
+    Collaborators come in as arguments, each with the real one as default: ``backend_class`` (from
+    the registry by ``config.backend``), ``deployer`` (Terraform) and ``probes`` (pids, health
+    endpoints, the function gateway). What the session does differently per backend it reads from
+    the class: ``supports_warm_reuse``, ``owns_emulator``, ``reuse_problem``, ``has_function_gateway``.
+    """
 
     def __init__(
         self,
@@ -125,19 +99,22 @@ class StackSession:
         guard: Guard | None = None,
         extra_files: Mapping[str, bytes] | None = None,
         port: int | None = None,
+        backend_class: type[Backend] | None = None,
+        deployer: Deployer | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
         self.stack_name = stack_name
         self.settings_overrides = dict(settings or {})
-        self.deployer = Deployer(config, progress, guard)
+        self.backend_class = backend_class or registered_backend_class(config.backend)
+        self.deployer = deployer or Deployer(config, progress, guard)
+        self.probes = probes or real_probes()
         self.extra_files = extra_files
         self.port = port
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
-        #: Where the function gateway's journal stood at open(): the IAM audit covers what follows.
-        self.gateway_cursor = 0
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
@@ -161,22 +138,16 @@ class StackSession:
     def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
         if record is None:
             return ReuseDecision(False, "no warm stack recorded")
-        if record.backend != self.config.backend:
+        if record.backend != self.backend_class.name:
             return ReuseDecision(False, f"recorded stack runs on backend {record.backend!r}")
         if record.endpoint_url is None:
             return ReuseDecision(False, "recorded stack has no endpoint")
-        if self.config.backend == "embedded" and not pid_alive(record.emulator_pid):
-            return ReuseDecision(False, f"its emulator (pid {record.emulator_pid}) is gone")
-        health = probe_health(record.endpoint_url)
+        if problem := self.backend_class.reuse_problem(record, self.probes):
+            return ReuseDecision(False, problem)
+        health = self.probes.health(record.endpoint_url)
         if not health.healthy:
             return ReuseDecision(False, f"{record.endpoint_url} does not answer ({health.detail})")
-        if self.config.backend == "embedded" and record.gateway_url:
-            gateway = probe_gateway(record.gateway_url)
-            if not gateway.healthy:
-                return ReuseDecision(
-                    False, f"its function gateway {record.gateway_url} does not answer ({gateway.detail})"
-                )
-        if record.owner_pid and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+        if self._owned_by_another_session(record):
             return ReuseDecision(False, f"it is in use by another live session (pid {record.owner_pid})")
         infra_dir = self.config.path(self.config.infra_dir)
         if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
@@ -190,26 +161,28 @@ class StackSession:
             return ReuseDecision(True, "handler changed: redeploying the function only", artifact)
         return ReuseDecision(True, "unchanged")
 
+    def _owned_by_another_session(self, record: StackRecord) -> bool:
+        return bool(record.owner_pid and record.owner_pid != os.getpid() and self.probes.pid_alive(record.owner_pid))
+
     # ------------------------------------------------------------------ open/close
     def open(self) -> Stack:
         started = time.monotonic()
         workspace = self.deployer.workspace(self.stack_name)
         record = StackRecord.load(workspace.record_path)
         settings = self._settings(record, record.gateway_url if record else None)
-        if self.config.reuse and self.config.backend in {"embedded", "external"}:
+        if self.config.reuse and self.backend_class.supports_warm_reuse:
             decision = self.evaluate_reuse(record, settings)
             if decision.reusable and record is not None and record.endpoint_url is not None:
                 return self._opened(self._attach(record, settings, decision, started), record.gateway_url)
             if record is not None:
                 self.progress.stage("reuse", f"not reusing stack {self.stack_name!r}: {decision.reason}")
-        if record is not None and self.config.backend in {"embedded", "localstack"}:
-            self._retire(record)
-            workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
-            record = None
-        if self.config.backend in {"embedded", "localstack"}:
+        if self.backend_class.owns_emulator:
+            if record is not None:
+                self._retire(record)
+                workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
+                record = None
             workspace.forget_state()  # a new emulator starts empty: state left by an earlier run is stale
-        backend = create_backend(self.config, self.progress, port=self.port)
-        if self.config.snapshots and backend.supports_snapshots:
+        if self.config.snapshots and self.backend_class.supports_snapshots:
             snapshots = SessionSnapshots(
                 self.config,
                 self.progress,
@@ -221,18 +194,16 @@ class StackSession:
             )
             opened = snapshots.open(lambda environment: self._cold_start(environment, record))
         else:
-            opened = self._cold_start({}, record, backend)
+            opened = self._cold_start({}, record)
         self.backend, self.endpoint, self._started_backend = opened.backend, opened.endpoint, True
         endpoint = opened.endpoint
         self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
         self.stack = opened.stack
         return self._opened(opened.stack, opened.gateway_url)
 
-    def _cold_start(
-        self, emulator_environment: Mapping[str, str], record: StackRecord | None, backend: Backend | None = None
-    ) -> Opened:
+    def _cold_start(self, emulator_environment: Mapping[str, str], record: StackRecord | None) -> Opened:
         """Start a new backend (with these extra emulator variables) and apply the module: the cold path."""
-        backend = backend or create_backend(self.config, self.progress, port=self.port)
+        backend = self.backend_class.from_config(self.config, self.progress, port=self.port)
         if emulator_environment:
             if not isinstance(backend, EmbeddedBackend):
                 raise TypeError(f"emulator variables need the embedded backend, not {backend.name!r}")
@@ -241,7 +212,7 @@ class StackSession:
         endpoint = backend.start()
         self.endpoint = endpoint
         self._started_backend = True
-        gateway_url: str | None = getattr(backend, "function_endpoint_url", None)
+        gateway_url = backend.function_endpoint_url
         settings = self._settings(record, gateway_url)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         return Opened(backend, endpoint, stack, gateway_url)
@@ -251,37 +222,31 @@ class StackSession:
 
         A stack that another live session is using is never touched: that is an error to resolve.
         """
-        if record.owner_pid and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+        if self._owned_by_another_session(record):
             raise HarnessError(
                 f"Stack {self.stack_name!r} is in use by another live session",
                 tried=f"reuse or replace the stack recorded in {self.deployer.workspace(self.stack_name).record_path}",
                 seen=f"owner pid {record.owner_pid} is running",
                 fix="wait for that run to end, or give this run its own stack: S3PIPE_STACK_NAME=<name>",
             )
-        if stop_emulator(record):
+        if stop_emulator(record, self.probes.pid_alive):
             self.progress.stage("reuse", f"stopped the replaced stack's emulator (pid {record.emulator_pid})")
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
-        """Remember the stack's gateway and, for the IAM audit, where its journal stands now."""
+        """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`)."""
         stack.gateway_url = gateway_url
-        if gateway_url and self.config.iam_audit:
-            from s3pipe.faults import GatewayClient, GatewayError
-
-            try:
-                self.gateway_cursor = GatewayClient(gateway_url).cursor()
-            except GatewayError:
-                self.gateway_cursor = 0
         return stack
 
     def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:
         assert record.endpoint_url is not None
-        original = type(create_backend(self.config, self.progress))
-        backend = AttachedBackend(original, record.endpoint_url, record.region, record.emulator_pid)
-        backend.log_path = record.emulator_log
+        original = self.backend_class
+        backend = AttachedBackend(
+            original, record.endpoint_url, record.region, record.emulator_pid, record.emulator_log
+        )
         self.backend = backend
         endpoint = backend.start()
         self.progress.stage("reuse", f"warm stack {self.stack_name!r} on {endpoint.url}: {decision.reason}")
-        if self.config.backend == "embedded" and not record.gateway_url:
+        if original.has_function_gateway and not record.gateway_url:
             self.progress.stage(
                 "reuse",
                 "  it has no function gateway (deployed by an older harness): no IAM audit, no fault injection; "

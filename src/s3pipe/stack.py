@@ -97,7 +97,7 @@ class Stack:
     capabilities: frozenset[Capability]
     workdir: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-    #: The function gateway (embedded backend): recorded calls and fault injection, see s3pipe.faults.
+    #: The function gateway (embedded backend): recorded calls and fault injection, see s3pipe.gateway.
     gateway_url: str | None = None
 
     @cached_property

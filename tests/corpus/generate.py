@@ -30,13 +30,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, get_args
 
+from s3pipe import contract
+from s3pipe.contract import MAX_LINE_BYTES
+
 CORPUS_DIR: Final = Path(__file__).resolve().parent
 FILES_DIR: Final = CORPUS_DIR / "files"
 TABLE: Final = CORPUS_DIR / "outcomes.toml"
 README: Final = CORPUS_DIR / "README.md"
 
-#: The handler's line limit (lambda/log_ingest/formats.py DEFAULT_MAX_LINE_BYTES).
-MAX_LINE_BYTES: Final = 16 << 20
 #: Committed inputs stay small; anything bigger is generated.
 MAX_COMMITTED_BYTES: Final = 50 * 1024
 
@@ -44,15 +45,15 @@ Delivery = Literal["upload", "deleted_version", "delete_marker", "raw_body", "mu
 Outcome = Literal["stored", "partly_stored", "dead_lettered", "ignored"]
 DELIVERIES: Final = get_args(Delivery)
 OUTCOMES: Final = get_args(Outcome)
-#: The handler's terminal log event for an object with each outcome (logs.py).
+#: The handler's terminal log event for an object with each outcome.
 OBJECT_EVENTS: Final[Mapping[str, str]] = {
-    "stored": "object_stored",
-    "partly_stored": "object_partially_stored",
-    "dead_lettered": "object_dead_lettered",
-    "ignored": "object_ignored",
+    "stored": contract.EVENT_OBJECT_STORED,
+    "partly_stored": contract.EVENT_OBJECT_PARTIALLY_STORED,
+    "dead_lettered": contract.EVENT_OBJECT_DEAD_LETTERED,
+    "ignored": contract.EVENT_OBJECT_IGNORED,
 }
-MESSAGE_EVENTS: Final = ("message_dead_lettered", "s3_test_event")
-OBJECT_TERMINAL_EVENTS: Final = frozenset(OBJECT_EVENTS.values())
+MESSAGE_EVENTS: Final = tuple(sorted(contract.MESSAGE_TERMINAL_EVENTS))
+OBJECT_TERMINAL_EVENTS: Final = contract.TERMINAL_EVENTS
 #: Every event that ends the handler's work on an object or a message.
 TERMINAL_EVENTS: Final = OBJECT_TERMINAL_EVENTS | frozenset(MESSAGE_EVENTS)
 

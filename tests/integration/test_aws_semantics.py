@@ -140,14 +140,17 @@ class Probe:
         self.logs = FunctionLogs(stack.logs, f"/aws/lambda/{self.name}")
         self.runs: list[ProbeRun] = []
 
-    def _create_function(self, name: str, timeout: int) -> str:
+    def _create_function(
+        self, name: str, timeout: int, source: str = PROBE_SOURCE, environment: dict[str, str] | None = None
+    ) -> str:
         arn = self.stack.lambda_.create_function(
             FunctionName=name,
             Runtime="python3.12",
             Role=self.stack.outputs.role_arn,
             Handler="probe.handler",
-            Code={"ZipFile": _zip(PROBE_SOURCE)},
+            Code={"ZipFile": _zip(source)},
             Timeout=timeout,
+            Environment={"Variables": environment or {}},
         )["FunctionArn"]
         self.stack.lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
         return arn
@@ -312,6 +315,16 @@ def test_s3_keys_arrive_url_encoded_with_plus_for_space(probe: Probe) -> None:
     stack.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": stack.endpoint.region})
     url = stack.sqs.create_queue(QueueName=f"{probe.name}-keys")["QueueUrl"]
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # as on AWS (and MiniStack enforcing IAM), S3 validates the destination: the queue must let the bucket send
+    allow_bucket = {
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allow_bucket]})
+    stack.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
     stack.s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
@@ -332,3 +345,46 @@ def test_s3_keys_arrive_url_encoded_with_plus_for_space(probe: Probe) -> None:
         stack.s3.delete_object(Bucket=bucket, Key=key)
         stack.s3.delete_bucket(Bucket=bucket)
         stack.sqs.delete_queue(QueueUrl=url)
+
+
+IAM_PROBE_SOURCE = """
+import os
+import boto3
+from botocore.exceptions import ClientError
+
+def outcome(call):
+    try:
+        call()
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+    return "ok"
+
+def handler(event, context):
+    dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    key = {"PK": {"S": "SRC#iam-probe"}, "SK": {"S": "REC#0"}}
+    return {
+        "outside": outcome(lambda: dynamodb.delete_item(TableName=event["table"], Key=key)),
+        "inside": outcome(lambda: sqs.get_queue_url(QueueName=event["queue"])),
+    }
+"""
+
+
+@pytest.mark.aws_semantics(Capability.IAM_ENFORCEMENT)
+@pytest.mark.iam_expected_denial(
+    "dynamodb:DeleteItem", "arn:aws:dynamodb:*:*:table/*", reason="test_aws_semantics proves the role is enforced"
+)
+def test_a_call_outside_the_function_role_is_denied(probe: Probe) -> None:
+    """The function's own credentials are its execution role's: DeleteItem (not granted) is refused, while
+    GetQueueUrl (granted) on the same run succeeds, so the refusal is the policy's, not broken credentials."""
+    stack, outputs = probe.stack, probe.stack.outputs
+    name = f"{probe.name}-iam"
+    through_gateway = {"AWS_ENDPOINT_URL": stack.gateway_url} if stack.gateway_url else {}
+    probe._create_function(name, timeout=10, source=IAM_PROBE_SOURCE, environment=through_gateway)
+    try:
+        event = {"table": outputs.table_name, "queue": outputs.queue_url.rsplit("/", 1)[-1]}
+        answer = stack.lambda_.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        result = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, result
+        assert result == {"outside": "AccessDeniedException", "inside": "ok"}
+    finally:
+        stack.lambda_.delete_function(FunctionName=name)

@@ -27,7 +27,7 @@ import pytest
 from accounting import Ledger, account
 
 from s3pipe.backends.base import Capability
-from s3pipe.faults import FaultPlan, FaultRule, GatewayClient
+from s3pipe.gateway import FaultPlan, FaultRule, GatewayClient
 from s3pipe.pipeline import Pipeline, StackObserver, Upload
 from s3pipe.stack import Stack
 
@@ -114,6 +114,7 @@ def test_chaos_nothing_lost_nothing_duplicated(chaos_stack: Stack) -> None:
         return uploaded
 
     started = time.monotonic()
+    mark = gateway.cursor()
     with gateway.faults(FAULTS):
         with ThreadPoolExecutor(max_workers=16) as pool:
             uploads = list(pool.map(upload, range(OBJECTS)))
@@ -144,3 +145,7 @@ def test_chaos_nothing_lost_nothing_duplicated(chaos_stack: Stack) -> None:
         reasons = {entry.reason for entry in pipeline.observer.dlq.for_object(pipeline.bucket, key)}
         assert all(reason.startswith("JSON syntax error") for reason in reasons), reasons
     assert all(count > 0 for count in fired.values()), f"every fault must have fired at least once: {fired}"
+    # a trimmed BatchWriteItem is signed again (the emulator enforces IAM and checks signatures): written, 200
+    trimmed = [call for call in gateway.calls(mark) if call.fault == "unprocessed"]
+    assert trimmed, "the unprocessed fault fired, so the journal must show it"
+    assert {call.status for call in trimmed} == {200}, [str(call) for call in trimmed if call.status != 200]

@@ -14,9 +14,8 @@ import botocore.session
 import pytest
 
 from s3pipe.backends.base import Capability
-from s3pipe.backends.gateway import classify_request, journal_entry
-from s3pipe.faults import FaultPlan, FaultRule, GatewayCall, GatewayClient
-from s3pipe.iam_audit import audit_calls, load_role_policies
+from s3pipe.gateway import FaultPlan, FaultRule, GatewayCall, GatewayClient, classify_request, journal_entry
+from s3pipe.iam import audit_calls, load_role_policies
 from s3pipe.pipeline import RETRY_EVENTS, Pipeline
 from s3pipe.stack import Stack
 

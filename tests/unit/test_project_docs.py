@@ -36,3 +36,15 @@ def test_relative_links_in_the_readme_resolve() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)#:]+)\)", text):
         assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_the_readme_layout_names_every_module_of_the_harness() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Layout", 1)[1]
+    words = set(re.findall(r"[A-Za-z_]+", section))
+    modules = [
+        path.relative_to(ROOT / "src")
+        for path in (ROOT / "src" / "s3pipe").rglob("*.py")
+        if path.name != "__init__.py" and path.stem not in words
+    ]
+    assert modules == [], "README's Layout section does not name these modules; add them to its tree"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +30,8 @@ from s3pipe.progress import Progress, silent
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
+
+    from s3pipe.config import HarnessConfig
 
 #: The account emulators report; seeing it means the "real" credentials reached an emulator.
 EMULATOR_ACCOUNT_ID = "000000000000"
@@ -118,6 +120,11 @@ class AwsBackend(Backend):
         Capability.FUNCTION_ENDPOINT_OVERRIDE,
         Capability.FAST_REDEPLOY,
     }
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        del port
+        return cls(region=config.region, allow=config.allow_aws, progress=progress)
 
     def __init__(
         self,

@@ -2,17 +2,24 @@
 
 Every place a stack can run (the embedded MiniStack, LocalStack in a container, an endpoint
 someone else started, a real AWS account) implements :class:`Backend`. The rest of the harness
-only ever talks to this contract.
+only ever talks to this contract: what differs between backends is declared on the class
+(``owns_emulator``, ``supports_warm_reuse``, ...), never decided by comparing names.
+Adding a backend: a subclass in its own module, one line in ``registry.BACKEND_CLASSES``.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
+
+if TYPE_CHECKING:
+    from s3pipe.config import HarnessConfig
+    from s3pipe.deploy import StackRecord
+    from s3pipe.progress import Progress
 
 FAKE_ACCESS_KEY = "test"
 FAKE_SECRET_KEY = "test"  # noqa: S105 - the well-known fake credential every emulator accepts
@@ -87,6 +94,18 @@ class Health:
     detail: str
 
 
+@dataclass(frozen=True)
+class Probes:
+    """How a session looks at things already running: a pid, an emulator's health, a function gateway.
+
+    :func:`s3pipe.backends.probes.real_probes` builds the real ones; tests pass stand-ins.
+    """
+
+    pid_alive: Callable[[int | None], bool]
+    health: Callable[[str], Health]
+    gateway: Callable[[str], Health]
+
+
 class Backend(abc.ABC):
     """A place where the stack runs. Use as a context manager or call start()/stop()."""
 
@@ -94,8 +113,49 @@ class Backend(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]]
     #: True for emulators: the endpoint guard then requires loopback endpoints and fake credentials.
     is_emulator: ClassVar[bool] = True
-    #: True when a new stack can be restored from a snapshot of an earlier cold apply (s3pipe.snapshots).
+    #: The session starts the emulator, and its resources die with it: a replaced stack's record and
+    #: Terraform state describe nothing real any more and are dropped.
+    owns_emulator: ClassVar[bool] = False
+    #: A stack left running (``s3pipe up``, ``--s3pipe-keep``) can be attached to by a later session.
+    supports_warm_reuse: ClassVar[bool] = False
+    #: The emulator's state can be saved and restored instead of re-applied (s3pipe.snapshots).
     supports_snapshots: ClassVar[bool] = False
+    #: Runs a function gateway beside the emulator (recorded calls, fault injection, IAM audit).
+    has_function_gateway: ClassVar[bool] = False
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        """Build (not start) the backend from the harness configuration; ``port`` overrides the configured one."""
+
+    @classmethod
+    def reuse_problem(cls, record: StackRecord, probes: Probes) -> str | None:
+        """Why a stack recorded on this backend cannot be attached to, beyond the generic checks; None if nothing.
+
+        The session checks the backend name, the endpoint's health, the owner, module and settings itself.
+        """
+        del record, probes
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        """The emulator's process (its supervisor), when this process started one."""
+        return None
+
+    @property
+    def log_file(self) -> str | None:
+        """Where the emulator writes its log, when it writes one to a file."""
+        return None
+
+    @property
+    def function_endpoint_url(self) -> str | None:
+        """The URL the deployed function sends its AWS calls to (the function gateway); None without one."""
+        return None
+
+    @property
+    def own_hosts(self) -> frozenset[str]:
+        """Host names besides loopback that address this emulator (allowed by the endpoint guard)."""
+        return frozenset()
 
     @abc.abstractmethod
     def start(self) -> Endpoint:

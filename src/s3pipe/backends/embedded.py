@@ -4,7 +4,7 @@ MiniStack runs Lambda functions as local worker processes. It is started under a
 supervisor (``supervisor.py``) that owns its process group, so stopping the backend, or the
 test process dying, also reaps the Lambda workers.
 
-Beside it, in the same group, runs the function gateway (``gateway.py``): a recording,
+Beside it, in the same group, runs the function gateway (``python -m s3pipe.gateway``): a recording,
 fault-injecting proxy on its own loopback port. The deployed function's ``AWS_ENDPOINT_URL``
 points at it (:func:`function_gateway_environment`); Terraform and the tests talk to MiniStack.
 """
@@ -14,19 +14,26 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, loopback_no_proxy
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, Probes, loopback_no_proxy
 from s3pipe.backends.health import probe_health, wait_until_healthy
 from s3pipe.backends.ministack_env import ensure_ministack_python
 from s3pipe.errors import EmulatorError, tail
+from s3pipe.gateway.client import probe_gateway
 from s3pipe.progress import Progress, silent
 
+if TYPE_CHECKING:
+    from s3pipe.config import HarnessConfig
+    from s3pipe.deploy import StackRecord
+
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
-GATEWAY = Path(__file__).with_name("gateway.py")
+#: The function gateway, run by the harness's own interpreter (the package is stdlib only).
+GATEWAY_MODULE = "s3pipe.gateway"
 
 #: Variables that could point the emulator's Lambda workers at a real account or endpoint.
 _SCRUBBED_PREFIXES = ("AWS_",)
@@ -65,24 +72,14 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "LOG_LEVEL": "INFO",
+            # IAM enforced as on AWS: the function's calls are evaluated against its execution role
+            # (the harness and Terraform sign with the root test key, which IAM does not restrict)
+            "AUTH": "true",
             "PYTHONUNBUFFERED": "1",
             **loopback_no_proxy(env),
         }
     )
     return env
-
-
-def probe_gateway(url: str, timeout: float = 2.0) -> Health:
-    """One GET of ``{url}/_s3pipe/health``."""
-    from s3pipe.faults import GatewayClient, GatewayError  # faults imports the gateway module of this package
-
-    try:
-        payload = GatewayClient(url, timeout).health()
-    except GatewayError as error:
-        return Health(False, "; ".join(error.seen) or error.summary)
-    if not isinstance(payload, dict) or payload.get("status") != "ok":
-        return Health(False, f"unexpected answer {payload!r}")
-    return Health(True, f"{payload.get('calls', 0)} calls journalled, upstream {payload.get('upstream')}")
 
 
 class EmbeddedBackend(Backend):
@@ -98,8 +95,36 @@ class EmbeddedBackend(Backend):
             Capability.LOG_RETRIEVAL,
             Capability.FUNCTION_ENDPOINT_OVERRIDE,
             Capability.FAST_REDEPLOY,
+            Capability.IAM_ENFORCEMENT,
         }
     )
+    owns_emulator: ClassVar[bool] = True
+    supports_warm_reuse: ClassVar[bool] = True
+    has_function_gateway: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        return cls(
+            region=config.region,
+            log_dir=config.path(config.state_dir) / "logs",
+            cache_dir=config.cache_dir,
+            spec=config.ministack_spec,
+            port=config.port if port is None else port,
+            python=config.ministack_python,
+            start_timeout=config.start_timeout,
+            progress=progress,
+        )
+
+    @classmethod
+    def reuse_problem(cls, record: StackRecord, probes: Probes) -> str | None:
+        """Its emulator process must still run, and its function gateway (when recorded) answer."""
+        if not probes.pid_alive(record.emulator_pid):
+            return f"its emulator (pid {record.emulator_pid}) is gone"
+        if record.gateway_url:
+            gateway = probes.gateway(record.gateway_url)
+            if not gateway.healthy:
+                return f"its function gateway {record.gateway_url} does not answer ({gateway.detail})"
+        return None
 
     def __init__(
         self,
@@ -150,6 +175,10 @@ class EmbeddedBackend(Backend):
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def log_file(self) -> str | None:
+        return str(self.log_path) if self.log_path else None
+
     def start(self) -> Endpoint:
         python = ensure_ministack_python(self.spec, self.cache_dir, self.progress, self.python)
         started = time.monotonic()
@@ -162,7 +191,16 @@ class EmbeddedBackend(Backend):
             while self.gateway_port == self.port:
                 self.gateway_port = free_loopback_port()
             self.journal_path = self.log_dir / f"gateway-{self.port}.jsonl"
-            command += ["--", str(python), str(GATEWAY), "--upstream", self.url, "--port", str(self.gateway_port)]
+            command += [
+                "--",
+                sys.executable,
+                "-m",
+                GATEWAY_MODULE,
+                "--upstream",
+                self.url,
+                "--port",
+                str(self.gateway_port),
+            ]
             command += ["--journal", str(self.journal_path)]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell

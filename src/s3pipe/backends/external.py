@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, assert_never
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.backends.embedded import EmbeddedBackend
@@ -24,6 +24,9 @@ from s3pipe.backends.health import REQUIRED_SERVICES, probe_health, wait_until_h
 from s3pipe.backends.localstack import LocalStackBackend
 from s3pipe.errors import BackendUnavailable, EmulatorError
 from s3pipe.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from s3pipe.config import HarnessConfig
 
 #: What every emulator the harness documents provides, however it was started: MiniStack
 #: (``s3pipe up``) and LocalStack with the Docker socket both run functions, honour
@@ -63,25 +66,31 @@ class ExternalEndpointError(BackendUnavailable):
         )
 
 
+Product = Literal["ministack", "localstack", "unknown"]
+
+
 @dataclass(frozen=True)
 class Flavour:
     """Which emulator answered, from its health payload."""
 
-    product: str  # "ministack", "localstack" or "unknown"
+    product: Product
     edition: str
     version: str
+    #: The emulator says it enforces IAM (MiniStack started with ``AUTH=true``: ``"auth": "enabled"``).
+    iam_enforced: bool = False
 
     @classmethod
     def from_health(cls, payload: Mapping[str, Any]) -> Flavour:
         edition = str(payload.get("edition", "") or "")
         version = str(payload.get("version", "") or "")
+        product: Product
         if edition == "light":
             product = "ministack"
         elif edition in {"community", "pro", "enterprise"}:
             product = "localstack"
         else:
             product = "unknown"
-        return cls(product, edition or "?", version or "?")
+        return cls(product, edition or "?", version or "?", payload.get("auth") == "enabled")
 
     def __str__(self) -> str:
         return f"{self.product} (edition {self.edition}, version {self.version})"
@@ -108,6 +117,12 @@ class ExternalBackend(Backend):
 
     name: ClassVar[str] = "external"
     capabilities: ClassVar[frozenset[Capability]] = CONSERVATIVE_CAPABILITIES
+    supports_warm_reuse: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        del port  # the endpoint URL says where it listens
+        return cls(url=config.endpoint_url, region=config.region, start_timeout=config.start_timeout, progress=progress)
 
     def __init__(
         self,
@@ -128,11 +143,19 @@ class ExternalBackend(Backend):
     @property
     def effective_capabilities(self) -> frozenset[Capability]:
         """Class capabilities, refined once :meth:`start` has identified the emulator."""
-        if self.flavour is None or self.flavour.product == "unknown":
+        if self.flavour is None:
             return self.capabilities
-        if self.flavour.product == "ministack":
-            return EmbeddedBackend.capabilities
-        return LocalStackBackend.capabilities
+        match self.flavour.product:
+            case "ministack":
+                if self.flavour.iam_enforced:
+                    return EmbeddedBackend.capabilities
+                return EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
+            case "localstack":
+                return LocalStackBackend.capabilities
+            case "unknown":
+                return self.capabilities
+            case unreachable:
+                assert_never(unreachable)
 
     def start(self) -> Endpoint:
         started = time.monotonic()

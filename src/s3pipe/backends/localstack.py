@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, cast
 
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.backends.embedded import free_loopback_port
@@ -42,6 +42,8 @@ from s3pipe.progress import Progress, silent
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
+
+    from s3pipe.config import HarnessConfig
 
 LOCALSTACK_PORT = 4566
 #: The last release that starts without an account: 4.14.0 (2026-02-26). From 2026.03.0 on, and on
@@ -383,6 +385,17 @@ class LocalStackBackend(Backend):
             Capability.LOG_RETRIEVAL,
         }
     )
+    owns_emulator: ClassVar[bool] = True
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        return cls(
+            image=config.localstack_image,
+            region=config.region,
+            start_timeout=config.start_timeout,
+            port=config.port if port is None else port,
+            progress=progress,
+        )
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3pipe.pipeline import source_pk
+from s3pipe.contract import source_pk
 from s3pipe.stack import Stack
 
 CANARY_PREFIX = "_s3pipe/canary/"

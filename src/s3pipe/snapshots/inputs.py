@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from s3pipe.backends.embedded import function_gateway_environment
+from s3pipe.backends.embedded import emulator_environment, function_gateway_environment
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import StackSettings
 from s3pipe.lambda_zip import source_files, zip_bytes
@@ -34,8 +35,19 @@ def provider_part(config: HarnessConfig) -> str:
     return "registry"
 
 
+#: Emulator variables that depend on the session (ports, proxies), not on what the emulator does.
+_SESSION_EMULATOR_VARIABLES = ("GATEWAY_PORT", "NO_PROXY", "no_proxy")
+
+
 def emulator_part(config: HarnessConfig) -> str:
-    return f"{config.backend} {config.ministack_spec}"
+    """Backend, MiniStack spec, and a digest of the emulator's fixed settings (e.g. ``AUTH=true``)."""
+    settings = {
+        name: value
+        for name, value in emulator_environment(0, config.region, base={}).items()
+        if name not in _SESSION_EMULATOR_VARIABLES
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{config.backend} {config.ministack_spec} settings {digest}"
 
 
 def key_parts(

@@ -21,7 +21,6 @@ from pathlib import Path
 from s3pipe.backends.base import Backend, Endpoint
 from s3pipe.backends.embedded import EmbeddedBackend, free_loopback_port
 from s3pipe.backends.ministack_env import ensure_ministack_python
-from s3pipe.backends.registry import create_backend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, StackRecord, StackSettings, settings_hash
 from s3pipe.errors import HarnessError
@@ -213,9 +212,7 @@ class SessionSnapshots:
         return self.emulator(placement, persistence_environment(self.state_dir))
 
     def _embedded_backend(self, placement: Placement, environment: Mapping[str, str]) -> EmbeddedBackend:
-        backend = create_backend(self.config, self.progress, port=placement.emulator_port)
-        if not isinstance(backend, EmbeddedBackend):
-            raise TypeError(f"snapshots restore into the embedded backend, not {backend.name!r}")
+        backend = EmbeddedBackend.from_config(self.config, self.progress, port=placement.emulator_port)
         backend.requested_gateway_port = placement.gateway_port or 0
         backend.environment.update(environment)
         return backend
@@ -278,7 +275,7 @@ class SessionSnapshots:
             settings_hash=settings_hash(variables),
             outputs=stack.outputs.to_json(),
             emulator_pid=backend.pid,
-            emulator_log=str(backend.log_path) if backend.log_path else None,
+            emulator_log=backend.log_file,
             gateway_url=gateway_url,
         )
         record.owner_pid = os.getpid()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from s3pipe.backends.base import Endpoint
+from s3pipe.terraform.hcl import parse_blocks, tokenize
 
 OVERRIDE_FILE = "zz_s3pipe_override.tf"
 TFVARS_FILE = "s3pipe.auto.tfvars.json"
@@ -80,9 +81,8 @@ def content_hash(paths: Iterable[Path], root: Path) -> str:
 def aws_provider_aliases(infra_dir: Path) -> list[str]:
     """Aliases of every ``provider "aws"`` block in the module (each needs the same override).
 
-    Uses the guard's HCL tokenizer, so commented-out blocks are not mistaken for providers.
+    Uses the HCL reader, so commented-out blocks are not mistaken for providers.
     """
-    from s3pipe.guard import parse_blocks, tokenize  # the guard owns the HCL reader
 
     aliases: set[str] = set()
     for path in module_files(infra_dir):

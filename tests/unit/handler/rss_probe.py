@@ -4,7 +4,7 @@
 
 ``handler`` (default) runs the whole handler -- GetObject, parse, shape, hold-back, batched
 writes -- against in-process fakes whose DynamoDB discards items; ``parse`` runs only
-parse + shape (``log_ingest.bench``). The object is produced on the fly by a generator-backed
+parse + shape (``tests/perf/log_ingest_bench.py``). The object is produced on the fly by a generator-backed
 stream, so it never exists on disk or in memory. Prints one JSON line with the results.
 """
 
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "lambda"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 
-from log_ingest import bench
 from log_ingest.config import Dependencies, Settings
 from log_ingest.handler import handle
+from perf import log_ingest_bench as bench
 
 RECORD_BYTES = 200
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from typing import Any
 
@@ -222,3 +223,15 @@ def test_json_excerpt_renders_only_the_first_characters() -> None:
         deep = {"d": deep}
     assert json_excerpt(deep, 20) == '{"d":{"d":{"d":{"d":'
     assert json_excerpt({"a": "bc"}, 6) == '{"a":"'
+
+
+def test_hand_conversion_is_kept_because_boto3s_refuses_numbers_dynamodb_stores() -> None:
+    """Pins the reason items.py does not use TypeSerializer/TypeDeserializer (see its docstring):
+    10**40 (one significant digit) is storable, boto3's conversion raises decimal.Rounded on it."""
+    big = 10**40
+    assert to_attribute_value(big) == {"N": str(big)}
+    assert from_attribute_value({"N": str(big)}) == Decimal(big)
+    with pytest.raises(decimal.Rounded):
+        TypeSerializer().serialize(big)
+    with pytest.raises(decimal.Rounded):
+        TypeDeserializer().deserialize({"N": str(big)})

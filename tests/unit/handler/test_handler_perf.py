@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from log_ingest import bench
+from perf import log_ingest_bench as bench
 
 PROBE = Path(__file__).with_name("rss_probe.py")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, cast
 
 import boto3
 import pytest
@@ -192,7 +192,12 @@ class StartedAws(AwsBackend):
 def aws_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deploy_fails: bool) -> tuple[StackSession, Any]:
     config = HarnessConfig.resolve(tmp_path, environ={"S3PIPE_BACKEND": "aws", "S3PIPE_ALLOW_AWS": "1"})
     backend = StartedAws()
-    monkeypatch.setattr("s3pipe.session.create_backend", lambda *_a, **_k: backend)
+
+    class ThisAws(StartedAws):
+        @classmethod
+        def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+            return cast(Self, backend)
+
     destroyed: list[str] = []
 
     def deploy(
@@ -211,7 +216,8 @@ def aws_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deploy_fails: b
 
     monkeypatch.setattr(Deployer, "deploy", deploy)
     monkeypatch.setattr(Deployer, "destroy", lambda _self, name, _endpoint: destroyed.append(name))
-    return StackSession(config, Progress(write=lambda _line: None), "ci"), (backend, destroyed)
+    session = StackSession(config, Progress(write=lambda _line: None), "ci", backend_class=ThisAws)
+    return session, (backend, destroyed)
 
 
 def test_session_destroys_an_aws_stack_it_deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

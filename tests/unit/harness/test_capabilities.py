@@ -3,14 +3,17 @@ tests whose needs the configured backend lacks. The plugin is exercised in a chi
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import pytest
 
-from s3pipe.backends.base import Backend, Capability
-from s3pipe.backends.registry import BACKEND_CLASSES, backend_class
-from s3pipe.config import BACKENDS
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.registry import BACKEND_CLASSES, backend_class, create_backend
+from s3pipe.config import BACKENDS, HarnessConfig
 from s3pipe.errors import BackendUnavailable
+from s3pipe.progress import Progress
+from s3pipe.session import StackSession
 
 NEEDS = """
     import pytest
@@ -50,6 +53,66 @@ def test_every_backend_name_has_a_class_with_declared_capabilities() -> None:
         assert all(isinstance(c, Capability) for c in cls.capabilities)
 
 
+#: What the session reads from each class instead of comparing names:
+#: (owns_emulator, supports_warm_reuse, has_function_gateway, is_emulator).
+BEHAVIOUR = {
+    "embedded": (True, True, True, True),
+    "localstack": (True, False, False, True),
+    "external": (False, True, False, True),
+    "aws": (False, False, False, False),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), BEHAVIOUR.items())
+def test_each_backend_declares_its_behaviour_on_the_class(name: str, expected: tuple[bool, ...]) -> None:
+    cls = backend_class(name)
+    assert (cls.owns_emulator, cls.supports_warm_reuse, cls.has_function_gateway, cls.is_emulator) == expected
+    assert cls.supports_snapshots is (name == "embedded")  # MiniStack's persistence (s3pipe.snapshots)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_each_backend_builds_itself_from_the_configuration(name: str, tmp_path: Path) -> None:
+    config = HarnessConfig.resolve(
+        tmp_path, environ={"S3PIPE_BACKEND": name, "S3PIPE_ENDPOINT_URL": "http://127.0.0.1:4566", "S3PIPE_PORT": "0"}
+    )
+    backend = create_backend(config, Progress(write=lambda _line: None), port=4599)
+    assert type(backend) is backend_class(name)
+    assert (backend.pid, backend.function_endpoint_url) == (None, None)  # nothing started yet
+
+
+class OneMoreBackend(Backend):
+    name: ClassVar[str] = "one-more"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.LAMBDA_EXECUTION})
+    owns_emulator: ClassVar[bool] = True
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        return cls(config.region)
+
+    def start(self) -> Endpoint:
+        return Endpoint("http://127.0.0.1:1", self.region, Credentials.fake())
+
+    def health(self) -> Health:
+        return Health(True, "always")
+
+    def stop(self) -> None:
+        pass
+
+
+def test_adding_a_backend_is_its_class_and_one_line_in_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(BACKEND_CLASSES, OneMoreBackend.name, OneMoreBackend)
+    config = HarnessConfig.resolve(tmp_path, environ={"S3PIPE_BACKEND": "one-more", "S3PIPE_REGION": "eu-west-3"})
+    backend = create_backend(config, Progress(write=lambda _line: None))
+    assert isinstance(backend, OneMoreBackend)
+    assert backend.start().region == "eu-west-3"
+    assert StackSession(config, Progress(), "s").backend_class is OneMoreBackend
+
+
 def test_unknown_backend_class_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailable, match="Unknown backend 'nosuch'") as raised:
         backend_class("nosuch")
@@ -57,10 +120,12 @@ def test_unknown_backend_class_is_a_clear_error() -> None:
 
 
 def test_matrix_is_consistent() -> None:
-    embedded, localstack, external, aws = (backend_class(n).capabilities for n in BACKENDS)
+    embedded, localstack, external, aws = (
+        backend_class(n).capabilities for n in ("embedded", "localstack", "external", "aws")
+    )
     assert external <= embedded & localstack, "external declares only what every emulator it may be provides"
-    assert Capability.IAM_ENFORCEMENT in aws
-    assert Capability.IAM_ENFORCEMENT not in embedded | localstack | external
+    assert Capability.IAM_ENFORCEMENT in aws & embedded  # MiniStack with AUTH=true
+    assert Capability.IAM_ENFORCEMENT not in localstack | external
     assert Capability.LAMBDA_EXECUTION in embedded & localstack & aws
 
 

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from s3pipe.backends.embedded import emulator_environment, free_loopback_port
+from s3pipe.backends.base import Capability
+from s3pipe.backends.embedded import EmbeddedBackend, emulator_environment, free_loopback_port
 
 CALLER = {
     "PATH": "/usr/bin",
@@ -50,6 +51,12 @@ def test_emulator_binds_to_loopback_on_the_given_port() -> None:
     assert env["BIND_HOST"] == "127.0.0.1"
     assert env["MINISTACK_REGION"] == "eu-west-1"
     assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_the_emulator_enforces_iam() -> None:
+    env = emulator_environment(4566, "ap-northeast-1", base={"AUTH": "false"})
+    assert env["AUTH"] == "true"  # the function's calls are evaluated against its role, as on AWS
+    assert Capability.IAM_ENFORCEMENT in EmbeddedBackend.capabilities
 
 
 def test_other_variables_are_kept() -> None:

@@ -128,6 +128,10 @@ def test_capabilities_are_conservative_until_the_emulator_is_identified(health_s
     assert backend.effective_capabilities == CONSERVATIVE_CAPABILITIES
     health_server.answer("light", "1.5.33")
     backend.start()
+    assert backend.effective_capabilities == EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
+    health_server.payload["auth"] = "enabled"  # MiniStack started with AUTH=true
+    backend.start()
+    assert backend.flavour == Flavour("ministack", "light", "1.5.33", iam_enforced=True)
     assert backend.effective_capabilities == EmbeddedBackend.capabilities
     health_server.answer("community", "4.14.0")
     backend.start()

@@ -18,7 +18,8 @@ from s3pipe.backends.external import ExternalBackend
 from s3pipe.backends.localstack import LocalStackBackend
 from s3pipe.deploy import StackSettings, terraform_environment
 from s3pipe.errors import GuardError
-from s3pipe.guard import check_deployment, is_loopback_host, parse_blocks, tokenize
+from s3pipe.guard import check_deployment, is_loopback_host
+from s3pipe.terraform.hcl import parse_blocks, tokenize
 from s3pipe.terraform.providers import ProviderInstallation
 from s3pipe.terraform.workspace import OVERRIDE_FILE, StackWorkspace, aws_provider_aliases, render_override
 

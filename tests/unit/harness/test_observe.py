@@ -124,6 +124,16 @@ def test_a_log_group_that_does_not_exist_yet_reads_as_empty(logs_client: tuple[A
     assert [line.message for line in logs.poll()] == ["late"]
 
 
+class OnePage:
+    """A paginator over a stand-in whose answers have no ``nextToken``: one page per paginate()."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [self.call(**kwargs)]
+
+
 class ServerSideLogs:
     """A CloudWatch Logs stand-in that filters by ``startTime`` like the service does."""
 
@@ -136,6 +146,10 @@ class ServerSideLogs:
 
     def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
         return {"events": [e for e in self.events if e["timestamp"] >= kwargs.get("startTime", 0)]}
+
+    def get_paginator(self, operation: str) -> OnePage:
+        assert operation == "filter_log_events"
+        return OnePage(self.filter_log_events)
 
 
 def test_an_event_ingested_late_with_an_earlier_timestamp_is_still_read() -> None:

@@ -7,13 +7,13 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self
 
 import pytest
 from botocore.exceptions import ClientError
 
-from s3pipe import session as session_module
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, Probes
+from s3pipe.backends.embedded import EmbeddedBackend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, StackRecord, StackSettings, settings_hash
 from s3pipe.lambda_zip import build_lambda_zip
@@ -76,16 +76,26 @@ def outputs(prefix: str = "s3p-dev-abc123") -> dict[str, Any]:
 class FakeBackend(Backend):
     """Records what the session does with it."""
 
-    name: ClassVar[str] = "embedded"
+    name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.LAMBDA_EXECUTION, Capability.REDRIVE})
     is_emulator: ClassVar[bool] = True
     instances: ClassVar[list[FakeBackend]] = []
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        self.pid = EMULATOR_PID
-        self.log_path = "/s/logs/fake.log"
         FakeBackend.instances.append(self)
+
+    @classmethod
+    def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        return cls()
+
+    @property
+    def pid(self) -> int | None:
+        return EMULATOR_PID
+
+    @property
+    def log_file(self) -> str | None:
+        return "/s/logs/fake.log"
 
     def start(self) -> Endpoint:
         self.calls.append("start")
@@ -101,8 +111,63 @@ class FakeBackend(Backend):
         self.calls.append("stop")
 
 
+class FakeEmbedded(FakeBackend):
+    """Behaves like ``embedded``: owns its emulator, reusable warm, function gateway; its real reuse checks."""
+
+    name: ClassVar[str] = "embedded"
+    owns_emulator: ClassVar[bool] = True
+    supports_warm_reuse: ClassVar[bool] = True
+    has_function_gateway: ClassVar[bool] = True
+
+    @classmethod
+    def reuse_problem(cls, record: StackRecord, probes: Probes) -> str | None:
+        return EmbeddedBackend.reuse_problem(record, probes)
+
+
+class FakeExternal(FakeBackend):
+    """Behaves like ``external``: reusable warm, its resources outlive the session."""
+
+    name: ClassVar[str] = "external"
+    supports_warm_reuse: ClassVar[bool] = True
+
+
 class RealResourcesBackend(FakeBackend):
+    name: ClassVar[str] = "aws"
     is_emulator: ClassVar[bool] = False
+
+
+#: The stand-in for each configured backend name.
+FAKES: dict[str, type[FakeBackend]] = {"embedded": FakeEmbedded, "external": FakeExternal}
+
+
+class FakeDeployer(Deployer):
+    """Terraform replaced: records each deploy, writes the record a real deploy writes, returns a Stack."""
+
+    def __init__(self, config: HarnessConfig, progress: Progress) -> None:
+        super().__init__(config, progress)
+        self.deploys: list[dict[str, Any]] = []
+        self.destroyed: list[str] = []
+        self.destroy_error: Exception | None = None
+
+    def deploy(
+        self,
+        stack_name: str,
+        backend: Backend,
+        endpoint: Endpoint,
+        settings: StackSettings,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> Stack:
+        workspace = self.workspace(stack_name)
+        self.deploys.append({"backend": backend, "settings": settings, "stale_state": workspace.state_path.exists()})
+        workspace.root.mkdir(parents=True, exist_ok=True)
+        result = outputs(settings.name_prefix)
+        current_record(self.config, settings, owner_pid=os.getpid(), outputs_=result).save(workspace.record_path)
+        return Stack(stack_name, StackOutputs.from_terraform(result), endpoint, backend.name, backend.capabilities)
+
+    def destroy(self, stack_name: str, endpoint: Endpoint) -> None:
+        self.destroyed.append(f"destroy {stack_name} {endpoint.url}")
+        if self.destroy_error is not None:
+            raise self.destroy_error
 
 
 @pytest.fixture
@@ -130,65 +195,64 @@ def progress_lines() -> list[str]:
     return []
 
 
-def make_session(config: HarnessConfig, lines: list[str], **settings: Any) -> StackSession:
-    return StackSession(config, Progress(write=lines.append), "dev", settings)
-
-
 @pytest.fixture
-def alive(monkeypatch: pytest.MonkeyPatch) -> set[int]:
+def alive() -> set[int]:
     """Pids the fake ``pid_alive`` reports as running (the emulator's by default)."""
-    pids = {EMULATOR_PID}
-    monkeypatch.setattr(session_module, "pid_alive", lambda pid: pid in pids)
-    return pids
+    return {EMULATOR_PID}
 
 
 @pytest.fixture
-def probes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Health]:
-    """Health answers per URL for the fake probes; unknown URLs do not answer."""
-    answers = {URL: Health(True, "version 1.5.33, 8 services"), GATEWAY_URL: Health(True, "gateway")}
-
-    def probe(url: str, *args: object, **kwargs: object) -> Health:
-        return answers.get(url, Health(False, "URLError: refused"))
-
-    monkeypatch.setattr(session_module, "probe_health", probe)
-    # the embedded backend's function gateway, where the session checks it too
-    monkeypatch.setattr(session_module, "probe_gateway", probe, raising=False)
-    return answers
+def probes() -> dict[str, Health]:
+    """Health answers per URL for the fake probes (endpoint and gateway); unknown URLs do not answer."""
+    return {URL: Health(True, "version 1.5.33, 8 services"), GATEWAY_URL: Health(True, "gateway")}
 
 
 @pytest.fixture
-def fake_backends(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
+def fake_backends() -> list[FakeBackend]:
     FakeBackend.instances = []
-    monkeypatch.setattr(session_module, "create_backend", lambda config, progress, port=None: FakeBackend())
     return FakeBackend.instances
 
 
 @pytest.fixture
-def deploys(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Replace the Terraform deploy: record the call, write the record a real deploy writes, return a Stack."""
-    calls: list[dict[str, Any]] = []
+def deployer(config: HarnessConfig) -> FakeDeployer:
+    return FakeDeployer(config, Progress())
 
-    def deploy(  # noqa: PLR0917 - the signature of Deployer.deploy, which the session calls positionally
-        self: Deployer,
-        stack_name: str,
-        backend: Backend,
-        endpoint: Endpoint,
-        settings: StackSettings,
-        extra_files: Mapping[str, bytes] | None = None,
-        *,
-        refresh: bool = True,
-    ) -> Stack:
-        workspace = self.workspace(stack_name)
-        calls.append(
-            {"backend": backend, "settings": settings, "refresh": refresh, "stale_state": workspace.state_path.exists()}
+
+@pytest.fixture
+def deploys(deployer: FakeDeployer) -> list[dict[str, Any]]:
+    return deployer.deploys
+
+
+class SessionFactory(Protocol):
+    def __call__(
+        self, config: HarnessConfig, *, backend_class: type[Backend] | None = None, **kwargs: Any
+    ) -> StackSession: ...
+
+
+@pytest.fixture
+def make_session(
+    progress_lines: list[str], alive: set[int], probes: dict[str, Health], deployer: FakeDeployer
+) -> SessionFactory:
+    """Sessions on the fakes: stand-in probes, Terraform replaced, a fake backend per configured name."""
+
+    def probe(url: str) -> Health:
+        return probes.get(url, Health(False, "URLError: refused"))
+
+    fake_probes = Probes(pid_alive=lambda pid: pid in alive, health=probe, gateway=probe)
+
+    def make(config: HarnessConfig, *, backend_class: type[Backend] | None = None, **kwargs: Any) -> StackSession:
+        deployer.config = config
+        return StackSession(
+            config,
+            Progress(write=progress_lines.append),
+            "dev",
+            backend_class=backend_class or FAKES[config.backend],
+            deployer=deployer,
+            probes=fake_probes,
+            **kwargs,
         )
-        workspace.root.mkdir(parents=True, exist_ok=True)
-        result = outputs(settings.name_prefix)
-        current_record(self.config, settings, owner_pid=os.getpid(), outputs_=result).save(workspace.record_path)
-        return Stack(stack_name, StackOutputs.from_terraform(result), endpoint, backend.name, backend.capabilities)
 
-    monkeypatch.setattr(Deployer, "deploy", deploy)
-    return calls
+    return make
 
 
 def current_record(
@@ -236,51 +300,51 @@ SETTINGS = StackSettings(name_prefix="s3p-dev-abc123")
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_no_record_is_not_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
-    decision = make_session(config, progress_lines).evaluate_reuse(None, SETTINGS)
+def test_no_record_is_not_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
+    decision = make_session(config).evaluate_reuse(None, SETTINGS)
     assert (decision.reusable, decision.reason) == (False, "no warm stack recorded")
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_a_record_of_another_backend_is_not_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
+def test_a_record_of_another_backend_is_not_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
     record = current_record(config, backend="localstack")
-    decision = make_session(config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(config).evaluate_reuse(record, SETTINGS)
     assert not decision.reusable
     assert decision.reason == "recorded stack runs on backend 'localstack'"
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_a_record_without_endpoint_is_not_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
-    decision = make_session(config, progress_lines).evaluate_reuse(current_record(config, endpoint_url=None), SETTINGS)
+def test_a_record_without_endpoint_is_not_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
+    decision = make_session(config).evaluate_reuse(current_record(config, endpoint_url=None), SETTINGS)
     assert not decision.reusable
     assert "no endpoint" in decision.reason
 
 
 @pytest.mark.usefixtures("probes")
-def test_a_dead_emulator_is_not_reusable(config: HarnessConfig, progress_lines: list[str], alive: set[int]) -> None:
+def test_a_dead_emulator_is_not_reusable(make_session: SessionFactory, config: HarnessConfig, alive: set[int]) -> None:
     alive.clear()
-    decision = make_session(config, progress_lines).evaluate_reuse(current_record(config), SETTINGS)
+    decision = make_session(config).evaluate_reuse(current_record(config), SETTINGS)
     assert not decision.reusable
     assert decision.reason == f"its emulator (pid {EMULATOR_PID}) is gone"
 
 
 @pytest.mark.usefixtures("alive")
 def test_an_endpoint_that_does_not_answer_is_not_reusable(
-    config: HarnessConfig, progress_lines: list[str], probes: dict[str, Health]
+    make_session: SessionFactory, config: HarnessConfig, probes: dict[str, Health]
 ) -> None:
     probes[URL] = Health(False, "not ready: lambda=absent")
-    decision = make_session(config, progress_lines).evaluate_reuse(current_record(config), SETTINGS)
+    decision = make_session(config).evaluate_reuse(current_record(config), SETTINGS)
     assert not decision.reusable
     assert decision.reason == f"{URL} does not answer (not ready: lambda=absent)"
 
 
 @pytest.mark.usefixtures("probes")
 def test_a_stack_owned_by_another_live_session_is_not_reusable(
-    config: HarnessConfig, progress_lines: list[str], alive: set[int]
+    make_session: SessionFactory, config: HarnessConfig, alive: set[int]
 ) -> None:
     alive.add(OTHER_SESSION_PID)
     record = current_record(config, owner_pid=OTHER_SESSION_PID)
-    decision = make_session(config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(config).evaluate_reuse(record, SETTINGS)
     assert not decision.reusable
     assert decision.reason == f"it is in use by another live session (pid {OTHER_SESSION_PID})"
 
@@ -288,64 +352,62 @@ def test_a_stack_owned_by_another_live_session_is_not_reusable(
 @pytest.mark.usefixtures("alive", "probes")
 @pytest.mark.parametrize("owner", [OTHER_SESSION_PID, "self"])
 def test_a_dead_owner_or_this_process_does_not_block_reuse(
-    config: HarnessConfig, progress_lines: list[str], owner: object
+    make_session: SessionFactory, config: HarnessConfig, owner: object
 ) -> None:
     owner_pid = os.getpid() if owner == "self" else OTHER_SESSION_PID  # the other one is not alive
-    decision = make_session(config, progress_lines).evaluate_reuse(
-        current_record(config, owner_pid=owner_pid), SETTINGS
-    )
+    decision = make_session(config).evaluate_reuse(current_record(config, owner_pid=owner_pid), SETTINGS)
     assert (decision.reusable, decision.reason) == (True, "unchanged")
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_changed_infra_is_not_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
+def test_changed_infra_is_not_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
     record = current_record(config)
     (config.path(config.infra_dir) / "extra.tf").write_text('resource "aws_sqs_queue" "r" {}\n')
-    decision = make_session(config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(config).evaluate_reuse(record, SETTINGS)
     assert not decision.reusable
     assert "infra/ changed" in decision.reason
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_changed_settings_are_not_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
+def test_changed_settings_are_not_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
     record = current_record(config)
-    decision = make_session(config, progress_lines).evaluate_reuse(
+    decision = make_session(config).evaluate_reuse(
         record, StackSettings(name_prefix="s3p-dev-abc123", max_receive_count=5)
     )
     assert (decision.reusable, decision.reason) == (False, "stack settings changed")
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_a_changed_handler_redeploys_the_function_only(config: HarnessConfig, progress_lines: list[str]) -> None:
+def test_a_changed_handler_redeploys_the_function_only(make_session: SessionFactory, config: HarnessConfig) -> None:
     record = current_record(config)
     (config.path(config.lambda_dir) / "log_ingest" / "handler.py").write_text("def handler(e, c):\n    return 1\n")
-    decision = make_session(config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(config).evaluate_reuse(record, SETTINGS)
     assert decision.reusable
     assert decision.lambda_only
     assert "handler changed" in decision.reason
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_extra_files_count_as_a_handler_change(config: HarnessConfig, progress_lines: list[str]) -> None:
-    session = StackSession(config, Progress(write=progress_lines.append), "dev", extra_files={"f.py": b"x"})
+def test_extra_files_count_as_a_handler_change(make_session: SessionFactory, config: HarnessConfig) -> None:
+    session = make_session(config, extra_files={"f.py": b"x"})
     decision = session.evaluate_reuse(current_record(config), SETTINGS)
     assert decision.lambda_only
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_an_unchanged_stack_is_reusable(config: HarnessConfig, progress_lines: list[str]) -> None:
-    decision = make_session(config, progress_lines).evaluate_reuse(current_record(config), SETTINGS)
+def test_an_unchanged_stack_is_reusable(make_session: SessionFactory, config: HarnessConfig) -> None:
+    decision = make_session(config).evaluate_reuse(current_record(config), SETTINGS)
     assert (decision.reusable, decision.reason, decision.lambda_only) == (True, "unchanged", False)
 
 
 @pytest.mark.usefixtures("probes")
 def test_external_backend_does_not_check_the_emulator_pid(
-    project: Path, progress_lines: list[str], alive: set[int]
+    make_session: SessionFactory, project: Path, alive: set[int]
 ) -> None:
     alive.clear()
     config = HarnessConfig.resolve(project, environ={"S3PIPE_BACKEND": "external", "S3PIPE_ENDPOINT_URL": URL})
     record = current_record(config, backend="external", emulator_pid=None)
-    decision = make_session(config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(config).evaluate_reuse(record, SETTINGS)
     assert decision.reusable
 
 
@@ -354,16 +416,17 @@ def test_external_backend_does_not_check_the_emulator_pid(
 
 @pytest.mark.usefixtures("alive", "probes")
 def test_open_without_record_starts_a_backend_and_deploys(
+    make_session: SessionFactory,
     config: HarnessConfig,
     progress_lines: list[str],
     fake_backends: list[FakeBackend],
     deploys: list[dict[str, Any]],
 ) -> None:
-    session = make_session(config, progress_lines)
+    session = make_session(config)
     stack = session.open()
     [backend] = fake_backends
     assert backend.calls == ["start"]
-    assert [call["refresh"] for call in deploys] == [True]
+    assert len(deploys) == 1
     assert stack.outputs.name_prefix.startswith("s3p-dev-")
     assert not any("not reusing" in line for line in progress_lines)
 
@@ -379,10 +442,10 @@ def leave_state(config: HarnessConfig) -> Path:
 
 @pytest.mark.usefixtures("fake_backends")
 def test_a_new_emulator_is_never_applied_with_state_left_by_an_earlier_run(
-    config: HarnessConfig, progress_lines: list[str], deploys: list[dict[str, Any]]
+    make_session: SessionFactory, config: HarnessConfig, deploys: list[dict[str, Any]]
 ) -> None:
     root = leave_state(config)
-    make_session(config, progress_lines).open()
+    make_session(config).open()
     assert [call["stale_state"] for call in deploys] == [False]
     assert not (root / "terraform.tfstate.backup").exists()
     assert (root / "work" / ".terraform").is_dir()  # `terraform init` stays valid: no repeated init
@@ -390,28 +453,31 @@ def test_a_new_emulator_is_never_applied_with_state_left_by_an_earlier_run(
 
 @pytest.mark.usefixtures("fake_backends")
 def test_an_external_endpoint_keeps_its_state(
-    external_config: HarnessConfig, progress_lines: list[str], deploys: list[dict[str, Any]]
+    make_session: SessionFactory,
+    external_config: HarnessConfig,
+    deploys: list[dict[str, Any]],
 ) -> None:
     leave_state(external_config)
-    make_session(external_config, progress_lines).open()
+    make_session(external_config).open()
     assert [call["stale_state"] for call in deploys] == [True]  # its resources outlive this session
 
 
 @pytest.mark.usefixtures("alive", "probes")
 def test_open_reuses_an_unchanged_warm_stack_without_deploying(
+    make_session: SessionFactory,
     external_config: HarnessConfig,
     progress_lines: list[str],
     fake_backends: list[FakeBackend],
     deploys: list[dict[str, Any]],
 ) -> None:
     save(external_config, current_record(external_config))
-    session = make_session(external_config, progress_lines)
+    session = make_session(external_config)
     stack = session.open()
     assert deploys == []
     assert all(backend.calls == [] for backend in fake_backends)
     assert isinstance(session.backend, AttachedBackend)
-    assert stack.backend == FakeBackend.name
-    assert stack.capabilities == FakeBackend.capabilities
+    assert stack.backend == FakeExternal.name
+    assert stack.capabilities == FakeExternal.capabilities
     assert stack.outputs.name_prefix == "s3p-dev-abc123"
     assert any("warm stack 'dev'" in line and "unchanged" in line for line in progress_lines)
 
@@ -433,7 +499,8 @@ class FakeLambda:
 
 
 @pytest.mark.usefixtures("alive", "probes")
-def test_open_with_a_changed_handler_syncs_the_code_without_terraform(
+def test_open_with_a_changed_handler_syncs_the_code_without_terraform(  # noqa: PLR0917 - fixtures
+    make_session: SessionFactory,
     external_config: HarnessConfig,
     progress_lines: list[str],
     fake_backends: list[FakeBackend],
@@ -447,7 +514,7 @@ def test_open_with_a_changed_handler_syncs_the_code_without_terraform(
         "def handler(e, c):\n    return 2\n"
     )
 
-    stack = make_session(external_config, progress_lines).open()
+    stack = make_session(external_config).open()
 
     assert deploys == []  # no terraform run
     assert [name for name, _size in fake.updates] == [stack.outputs.function_name]
@@ -461,7 +528,8 @@ def test_open_with_a_changed_handler_syncs_the_code_without_terraform(
 
 
 @pytest.mark.usefixtures("probes")
-def test_open_replaces_a_stale_stack_and_says_why(
+def test_open_replaces_a_stale_stack_and_says_why(  # noqa: PLR0917 - fixtures
+    make_session: SessionFactory,
     config: HarnessConfig,
     progress_lines: list[str],
     alive: set[int],
@@ -470,7 +538,7 @@ def test_open_replaces_a_stale_stack_and_says_why(
 ) -> None:
     alive.clear()
     save(config, current_record(config))
-    make_session(config, progress_lines).open()
+    make_session(config).open()
     assert any("not reusing stack 'dev'" in line and "is gone" in line for line in progress_lines)
     [call] = deploys
     assert call["settings"].name_prefix != "s3p-dev-abc123"  # a fresh stack gets a fresh prefix
@@ -486,9 +554,9 @@ def record_on_disk(config: HarnessConfig) -> StackRecord | None:
 
 @pytest.mark.usefixtures("alive", "probes", "deploys")
 def test_close_without_keep_stops_the_backend_it_started_and_forgets_the_record(
-    config: HarnessConfig, progress_lines: list[str], fake_backends: list[FakeBackend]
+    make_session: SessionFactory, config: HarnessConfig, fake_backends: list[FakeBackend]
 ) -> None:
-    session = make_session(config, progress_lines)
+    session = make_session(config)
     session.open()
     state = Deployer(config, Progress()).workspace("dev").state_path
     state.write_text("{}")  # what the apply left
@@ -503,9 +571,9 @@ def test_close_without_keep_stops_the_backend_it_started_and_forgets_the_record(
 
 @pytest.mark.usefixtures("alive", "probes", "deploys")
 def test_close_with_keep_detaches_and_clears_the_owner(
-    config: HarnessConfig, progress_lines: list[str], fake_backends: list[FakeBackend]
+    make_session: SessionFactory, config: HarnessConfig, progress_lines: list[str], fake_backends: list[FakeBackend]
 ) -> None:
-    session = make_session(config, progress_lines)
+    session = make_session(config)
     session.open()
     before = record_on_disk(config)
     assert before is not None
@@ -522,10 +590,10 @@ def test_close_with_keep_detaches_and_clears_the_owner(
 
 @pytest.mark.usefixtures("alive", "probes", "deploys")
 def test_keep_defaults_to_the_configuration(
-    project: Path, progress_lines: list[str], fake_backends: list[FakeBackend]
+    make_session: SessionFactory, project: Path, fake_backends: list[FakeBackend]
 ) -> None:
     config = HarnessConfig.resolve(project, environ={"S3PIPE_KEEP": "1"})
-    session = make_session(config, progress_lines)
+    session = make_session(config)
     session.open()
     session.close()
     assert fake_backends[-1].calls == ["start", "detach"]
@@ -533,49 +601,47 @@ def test_keep_defaults_to_the_configuration(
 
 @pytest.mark.usefixtures("alive", "probes", "deploys")
 def test_close_never_stops_an_attached_stack(
-    external_config: HarnessConfig, progress_lines: list[str], fake_backends: list[FakeBackend]
+    make_session: SessionFactory,
+    external_config: HarnessConfig,
+    fake_backends: list[FakeBackend],
 ) -> None:
     save(external_config, current_record(external_config))
-    session = make_session(external_config, progress_lines)
+    session = make_session(external_config)
     session.open()
     session.close(keep=False)
     assert all(backend.calls == [] for backend in fake_backends)
     assert record_on_disk(external_config) is not None  # the warm stack stays findable
 
 
-@pytest.mark.usefixtures("alive", "probes", "deploys")
+@pytest.mark.usefixtures("alive", "probes")
 def test_close_destroys_real_resources_before_stopping(
-    config: HarnessConfig, progress_lines: list[str], monkeypatch: pytest.MonkeyPatch
+    make_session: SessionFactory, config: HarnessConfig, deployer: FakeDeployer, fake_backends: list[FakeBackend]
 ) -> None:
-    events: list[str] = []
-    backend = RealResourcesBackend()
-    monkeypatch.setattr(session_module, "create_backend", lambda config, progress, port=None: backend)
-
-    def destroy(self: Deployer, stack_name: str, endpoint: Endpoint) -> None:
-        events.append(f"destroy {stack_name} {endpoint.url}")
-        raise RuntimeError("destroy failed")
-
-    monkeypatch.setattr(Deployer, "destroy", destroy)
-    session = make_session(config, progress_lines)
+    deployer.destroy_error = RuntimeError("destroy failed")
+    session = make_session(config, backend_class=RealResourcesBackend)
     session.open()
     with pytest.raises(RuntimeError, match="destroy failed"):
         session.close(keep=False)
-    assert events == [f"destroy dev {URL}"]
+    assert deployer.destroyed == [f"destroy dev {URL}"]
+    [backend] = fake_backends
     assert backend.calls == ["start", "stop"]  # stopped even though destroy failed
     assert record_on_disk(config) is not None  # real resources: the record is not forgotten
 
 
 @pytest.mark.usefixtures("probes", "deploys", "fake_backends")
 def test_a_stack_attached_by_a_live_session_is_not_reused_by_another(
-    external_config: HarnessConfig, progress_lines: list[str], alive: set[int], monkeypatch: pytest.MonkeyPatch
+    make_session: SessionFactory,
+    external_config: HarnessConfig,
+    alive: set[int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     save(external_config, current_record(external_config))
-    make_session(external_config, progress_lines).open()  # first session attaches
+    make_session(external_config).open()  # first session attaches
 
     alive.add(os.getpid())
-    monkeypatch.setattr(session_module.os, "getpid", lambda: OTHER_SESSION_PID)  # a second session
+    monkeypatch.setattr(os, "getpid", lambda: OTHER_SESSION_PID)  # a second session
     record = record_on_disk(external_config)
-    decision = make_session(external_config, progress_lines).evaluate_reuse(record, SETTINGS)
+    decision = make_session(external_config).evaluate_reuse(record, SETTINGS)
     assert not decision.reusable
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3pipe.backends.base import Credentials, Endpoint
-from s3pipe.guard import Block, parse_blocks, tokenize
+from s3pipe.terraform.hcl import Block, parse_blocks, tokenize
 from s3pipe.terraform.workspace import (
     ENDPOINT_SERVICES,
     OVERRIDE_FILE,

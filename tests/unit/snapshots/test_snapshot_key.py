@@ -102,7 +102,7 @@ def test_default_key_depends_on_module_handler_and_versions(project: HarnessConf
     assert first.key == default_key_parts(project).key
     assert first.provider == "plugin dir 5.100.0"
     assert first.terraform == "1.11.4"
-    assert first.emulator == "embedded ministack==1.5.33"
+    assert first.emulator.startswith("embedded ministack==1.5.33 settings ")
     assert "name_prefix" not in first.variables
 
     (project.root / "infra" / "main.tf").write_text('resource "aws_sqs_queue" "r" {}\n')
@@ -116,6 +116,7 @@ def test_default_key_depends_on_module_handler_and_versions(project: HarnessConf
         "infra_hash",
         "lambda_sha256",
         "variables",
+        "emulator",  # MINISTACK_REGION
     ]
 
 
@@ -129,3 +130,18 @@ def test_provider_part_names_the_source_kind_without_paths(
     part = provider_part(project.with_overrides(tf_plugin_dir=None))
     assert part.startswith("CLI config ")
     assert str(tmp_path) not in part
+
+
+def test_the_emulators_fixed_settings_are_part_of_the_key(
+    project: HarnessConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3pipe.snapshots import inputs
+
+    before = inputs.emulator_part(project)
+    original = inputs.emulator_environment
+
+    def without_auth(port: int, region: str, base: dict[str, str] | None = None) -> dict[str, str]:
+        return {**original(port, region, base), "AUTH": "false"}
+
+    monkeypatch.setattr(inputs, "emulator_environment", without_auth)
+    assert inputs.emulator_part(project) != before

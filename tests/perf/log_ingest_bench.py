@@ -1,6 +1,9 @@
 """In-process throughput of parse + shape (no AWS), for ``s3pipe bench`` and the unit suite.
 
-    >>> from log_ingest import bench
+Lives under ``tests/perf`` (not in the handler package) so it never ships in the Lambda zip;
+``s3pipe bench`` loads it from the repository's tests directory.
+
+    >>> from perf import log_ingest_bench as bench
     >>> result = bench.parse_and_shape(bench.GeneratedStream(bench.jsonl_lines(100_000)), key="b.jsonl")
     >>> result.records, round(result.lines_per_second)
 
@@ -15,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from .formats import DEFAULT_ACCEPTED_SUFFIXES, DEFAULT_CHUNK_SIZE, Record, parse_stream, spec_for_key
-from .items import RecordRejectedError, SourceObject, record_item
+from log_ingest.formats import DEFAULT_ACCEPTED_SUFFIXES, DEFAULT_CHUNK_SIZE, Record, parse_stream, spec_for_key
+from log_ingest.items import RecordRejectedError, SourceObject, record_item
 
 _CLF_TEMPLATE: Final = (
     '192.0.2.{host} - user{user} [10/Oct/2000:13:{minute:02d}:{second:02d} -0700] "GET /api/items/{n}?page=2 '

@@ -10,8 +10,17 @@ from typing import Any
 
 import pytest
 
-from s3pipe.backends.gateway import GatewayServer, Journal, parse_plan
-from s3pipe.faults import FaultPlan, FaultRule, GatewayCall, GatewayClient, GatewayError
+from s3pipe.gateway import (
+    FaultPlan,
+    FaultRule,
+    GatewayCall,
+    GatewayClient,
+    GatewayError,
+    GatewayServer,
+    Journal,
+    PlanError,
+    parse_plan,
+)
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"  # nothing listens: forwarded calls end as 502, faulted ones never get there
 
@@ -58,7 +67,7 @@ def ddb_request(gateway: GatewayServer, action: str = "BatchWriteItem") -> int:
     ],
 )
 def test_a_rule_the_gateway_would_refuse_is_refused_at_once(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(PlanError, match=message):
         FaultRule("dynamodb", **kwargs)
 
 
@@ -70,9 +79,10 @@ def test_a_plan_is_what_the_gateway_reads() -> None:
             FaultRule("s3", "GetObject", "delay", delay_ms=200, max_count=3, resource="arn:aws:s3:::b/*"),
         ),
     )
-    seed, rules = parse_plan(json.loads(json.dumps(plan.to_json())))
-    assert seed == 3
-    assert [(r.fault, r.probability, r.max_count, r.resource) for r in rules] == [
+    parsed = parse_plan(json.loads(json.dumps(plan.to_json())))
+    assert parsed == plan
+    assert parsed.seed == 3
+    assert [(r.fault, r.probability, r.max_count, r.resource) for r in parsed.rules] == [
         ("unprocessed", 0.2, None, None),
         ("delay", 1.0, 3, "arn:aws:s3:::b/*"),
     ]
@@ -177,19 +187,18 @@ def test_a_plan_the_gateway_refuses_raises_with_its_reason(client: GatewayClient
 
 FAKE_AUDIT = """
     import s3pipe.pytest_plugin as plugin
+    from s3pipe.iam import AuditResult
 
 
-    def fake_audit(config, session, expected=()):
+    def fake_audit(config, session, expected=(), since=0):
         declared = "; ".join(f"{e.action} on {e.resource} by {e.test}: {e.reason}" for e in expected)
-        return {
-            "stack": session.stack_name,
-            "ok": False,
-            "error": None,
-            "violations": ["dynamodb:DeleteItem on the table"],
-            "text": "IAM least-privilege audit of stack " + repr(session.stack_name) + ": 1 call(s) of the function"
+        return AuditResult(
+            stack=session.stack_name,
+            ok=False,
+            violations=("dynamodb:DeleteItem on the table",),
+            text="IAM least-privilege audit of stack " + repr(session.stack_name) + ": 1 call(s) of the function"
             + ("\\nexpected: " + declared if declared else ""),
-            "paths": [],
-        }
+        )
 
 
     plugin.audit_session = fake_audit
@@ -223,8 +232,8 @@ def test_a_violation_fails_the_run_and_is_reported(suite: Any) -> None:
 def test_the_iam_audit_can_be_switched_off(suite: Any) -> None:
     suite.makepyfile(
         conftest=textwrap.dedent(FAKE_AUDIT).replace(
-            "def fake_audit(config, session, expected=()):",
-            "def fake_audit(config, session, expected=()):\n    if not config.iam_audit: return None",
+            "def fake_audit(config, session, expected=(), since=0):",
+            "def fake_audit(config, session, expected=(), since=0):\n    if not config.iam_audit: return None",
         ),
         test_stack="def test_uses_the_session(s3pipe_session):\n    pass\n",
     )

@@ -1,0 +1,64 @@
+"""What the harness relies on from the handler: log event names, item key formats and limits.
+
+The harness cannot import the handler at runtime (it runs in the Lambda, not here), so these are
+defined once here for the harness side (``pipeline.py``, ``tests/corpus/generate.py``) and pinned
+to the handler's own definitions (``lambda/log_ingest/logs.py``, ``items.py``, ``formats/``) by
+``tests/unit/test_contract.py``: a change to either side that the other does not follow fails it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ------------------------------------------------------------------------------ log events (logs.py)
+
+EVENT_OBJECT_STORED: Final = "object_stored"
+EVENT_OBJECT_PARTIALLY_STORED: Final = "object_partially_stored"
+EVENT_OBJECT_DEAD_LETTERED: Final = "object_dead_lettered"
+EVENT_OBJECT_IGNORED: Final = "object_ignored"
+EVENT_OBJECT_RETRY: Final = "object_retry"
+EVENT_OBJECT_CONTINUED: Final = "object_continued"
+EVENT_OBJECT_DEAD_LETTER_DEFERRED: Final = "object_dead_letter_deferred"
+EVENT_MESSAGE_DEAD_LETTERED: Final = "message_dead_lettered"
+EVENT_MESSAGE_RETRY: Final = "message_retry"
+EVENT_S3_TEST_EVENT: Final = "s3_test_event"
+EVENT_INVOCATION_SUMMARY: Final = "invocation_summary"
+
+#: Events that end the handler's work on an object (one per object, per settled delivery).
+TERMINAL_EVENTS: Final = frozenset(
+    {EVENT_OBJECT_STORED, EVENT_OBJECT_PARTIALLY_STORED, EVENT_OBJECT_DEAD_LETTERED, EVENT_OBJECT_IGNORED}
+)
+#: Events that end the handler's work on a whole message that names no object.
+MESSAGE_TERMINAL_EVENTS: Final = frozenset({EVENT_MESSAGE_DEAD_LETTERED, EVENT_S3_TEST_EVENT})
+#: Events that mean "this will be tried again".
+RETRY_EVENTS: Final = frozenset({EVENT_OBJECT_RETRY, EVENT_MESSAGE_RETRY, EVENT_OBJECT_DEAD_LETTER_DEFERRED})
+
+# ------------------------------------------------------------------------------ item keys (items.py)
+
+
+def source_pk(bucket: str, key: str) -> str:
+    """Partition key of the items generated from the records of ``s3://bucket/key``."""
+    return f"SRC#s3://{bucket}/{key}"
+
+
+def rejection_pk(bucket: str, key: str) -> str:
+    """Partition key of the object's rejection reports."""
+    return f"REJECT#s3://{bucket}/{key}"
+
+
+def record_sort_key(ordinal: int) -> str:
+    """Sort key of the generated item for the ``ordinal``-th entry of the object (1-based)."""
+    return f"REC#{ordinal:010d}"
+
+
+def rejection_sort_key(line: int, ordinal: int | None = None) -> str:
+    """Sort key of a rejection report: the line, plus the ordinal for JSON array elements."""
+    if ordinal is None:
+        return f"LINE#{line:010d}"
+    return f"LINE#{line:010d}#{ordinal:010d}"
+
+
+# ------------------------------------------------------------------------------ limits (formats/)
+
+#: The longest line the handler accepts (bytes); a longer line is rejected, not stored.
+MAX_LINE_BYTES: Final = 16 << 20
