@@ -337,5 +337,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     bad = failed(results)
     terminalreporter.section("s3pipe IAM least-privilege audit", sep="=", red=bad, green=not bad)
     for line in summary_lines(results):
-        alarming = line.startswith("FAILED") or "NOT ALLOWED" in line or "DENIED" in line or "could not run" in line
+        alarming = (
+            line.startswith(("FAILED", "NOT AUDITED"))
+            or "NOT ALLOWED" in line
+            or "DENIED" in line
+            or "could not run" in line
+        )
         terminalreporter.write_line(line, red=alarming)

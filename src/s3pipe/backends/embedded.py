@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, ClassVar, Self
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health, Probes, loopback_no_proxy
 from s3pipe.backends.health import probe_health, wait_until_healthy
 from s3pipe.backends.ministack_env import ensure_ministack_python
+from s3pipe.backends.run_logs import DEFAULT_KEEP_RUNS, pid_file, prune_runs
 from s3pipe.errors import EmulatorError, tail
 from s3pipe.gateway.client import probe_gateway
+from s3pipe.gateway.journal import DEFAULT_CAPACITY
 from s3pipe.progress import Progress, silent
 
 if TYPE_CHECKING:
@@ -140,6 +142,8 @@ class EmbeddedBackend(Backend):
         gateway: bool = True,
         gateway_port: int = 0,
         environment: Mapping[str, str] | None = None,
+        journal_capacity: int = DEFAULT_CAPACITY,
+        keep_runs: int = DEFAULT_KEEP_RUNS,
     ) -> None:
         self.region = region
         self.log_dir = log_dir
@@ -153,6 +157,8 @@ class EmbeddedBackend(Backend):
         self.requested_gateway_port = gateway_port
         #: Extra emulator variables (e.g. MiniStack's persistence settings for snapshots).
         self.environment = dict(environment or {})
+        self.journal_capacity = journal_capacity
+        self.keep_runs = keep_runs
         self.port: int | None = None
         self.log_path: Path | None = None
         self.gateway_port: int | None = None
@@ -184,6 +190,9 @@ class EmbeddedBackend(Backend):
         started = time.monotonic()
         self.port = self.requested_port or free_loopback_port()
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        pruned = prune_runs(self.log_dir, self.keep_runs)
+        if pruned:
+            self.progress.stage("emulator", f"removed the logs of {len(pruned)} old run(s) from {self.log_dir}")
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
         command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
         if self.gateway:
@@ -201,7 +210,7 @@ class EmbeddedBackend(Backend):
                 "--port",
                 str(self.gateway_port),
             ]
-            command += ["--journal", str(self.journal_path)]
+            command += ["--journal", str(self.journal_path), "--journal-capacity", str(self.journal_capacity)]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command,
@@ -212,6 +221,7 @@ class EmbeddedBackend(Backend):
                 cwd=self.log_dir,
                 start_new_session=True,
             )
+        pid_file(self.log_dir, self.port).write_text(f"{self._process.pid}\n")  # this run is alive: never pruned
         wait_until_healthy(
             "MiniStack",
             self.url,
@@ -275,6 +285,8 @@ class EmbeddedBackend(Backend):
                 process.wait(timeout=5)
         if process.stdin:
             process.stdin.close()
+        if self.port is not None:
+            pid_file(self.log_dir, self.port).unlink(missing_ok=True)
         if self.log_path is not None:
             self.progress.stage("emulator", f"stopped (log kept at {self.log_path})")
 

@@ -1,4 +1,4 @@
-"""``python -m s3pipe.gateway --upstream URL [--port 0] [--port-file PATH] [--journal PATH] [--account ID]``."""
+"""``python -m s3pipe.gateway --upstream URL [--port 0] [--port-file PATH] [--journal PATH] [--journal-capacity N]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from s3pipe.gateway.classify import DEFAULT_ACCOUNT
-from s3pipe.gateway.journal import Journal
+from s3pipe.gateway.journal import DEFAULT_CAPACITY, Journal
 from s3pipe.gateway.server import GatewayServer
 
 
@@ -21,9 +21,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = a free port (see --port-file)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     parser.add_argument("--journal", type=Path, help="JSON Lines journal of every call")
+    parser.add_argument(
+        "--journal-capacity", type=int, default=DEFAULT_CAPACITY, help="entries kept (older ones are dropped, counted)"
+    )
     parser.add_argument("--account", default=DEFAULT_ACCOUNT)
     args = parser.parse_args(argv)
-    server = GatewayServer((args.host, args.port), args.upstream, Journal(args.journal), account=args.account)
+    server = GatewayServer(
+        (args.host, args.port), args.upstream, Journal(args.journal, args.journal_capacity), account=args.account
+    )
     port = server.server_address[1]
     if args.port_file is not None:
         temporary = args.port_file.with_suffix(".tmp")
@@ -36,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        server.journal.close()
     return 0
 
 

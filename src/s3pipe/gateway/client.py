@@ -22,7 +22,7 @@ from s3pipe.backends.base import Health
 from s3pipe.backends.health import DIRECT_OPENER
 from s3pipe.errors import HarnessError
 from s3pipe.gateway.faults import FaultPlan
-from s3pipe.gateway.journal import GatewayCall
+from s3pipe.gateway.journal import GatewayCall, JournalPage
 
 
 class GatewayError(HarnessError):
@@ -90,9 +90,12 @@ class GatewayClient:
         return answer
 
     def calls(self, since: int = 0) -> list[GatewayCall]:
-        """Journalled calls with ``seq >= since`` (``since`` from :meth:`cursor`)."""
-        answer = self._request("GET", f"calls?since={int(since)}")
-        return [GatewayCall.from_json(item) for item in answer.get("calls", [])]
+        """Journalled calls with ``seq >= since`` (``since`` from :meth:`cursor`) that the journal still keeps."""
+        return list(self.page(since).calls)
+
+    def page(self, since: int = 0) -> JournalPage:
+        """Like :meth:`calls`, and how many of the calls asked for were dropped (the journal is bounded)."""
+        return JournalPage.from_json(self._request("GET", f"calls?since={int(since)}"))
 
     def cursor(self) -> int:
         """The sequence number the next call will get: pass it to :meth:`calls` later."""

@@ -1,68 +1,118 @@
 """The call journal: one JSON line per call of the function, and its typed reading.
 
-The gateway appends a :func:`journal_entry` per call to a :class:`Journal` (a JSON Lines file, or
-memory); the harness reads entries back as :class:`GatewayCall`. Stdlib only: it runs inside the
+The gateway appends a :func:`journal_entry` per call to a bounded :class:`Journal` (memory, and a
+JSON Lines file for people); the harness reads entries back as :class:`GatewayCall`, a page at a
+time (:class:`JournalPage`, which says how many requested entries were dropped). Stdlib only: it runs inside the
 gateway process.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from s3pipe.gateway.classify import Classified
 
+#: How many entries a journal keeps by default (about 0.5 KB each in memory; twice that on disk at most).
+DEFAULT_CAPACITY = 50_000
+
 
 class Journal:
-    """Append-only JSON Lines journal; entries are numbered from 0 (``seq``)."""
+    """Bounded JSON Lines journal: the newest ``capacity`` entries, numbered from 0 (``seq``) for ever.
 
-    def __init__(self, path: Path | None) -> None:
+    Reads come from memory (a ring buffer); older entries are dropped and counted (:attr:`dropped`).
+    The file (when there is one) is a record for people: once it holds ``capacity`` lines it is
+    renamed to ``<path>.1`` (replacing the previous one) and a new one is started, so the disk holds
+    at most twice the capacity.
+    """
+
+    def __init__(self, path: Path | None, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"a journal keeps at least one entry, got capacity {capacity}")
         self.path = path
+        self.capacity = capacity
         self._lock = threading.Lock()
-        self._offsets: list[int] = []
-        self._memory: list[str] = []
-        self._size = 0
+        self._lines: deque[str] = deque(maxlen=capacity)
+        self._next = 0
+        self._file_lines = 0
+        self._file: BinaryIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("wb")
 
     def __len__(self) -> int:
-        return len(self._offsets)
+        """How many entries were ever appended (the next ``seq``)."""
+        return self._next
+
+    @property
+    def dropped(self) -> int:
+        """How many of the oldest entries are no longer kept."""
+        return self._next - len(self._lines)
 
     def append(self, entry: dict[str, Any]) -> int:
         with self._lock:
-            seq = len(self._offsets)
+            seq = self._next
             line = json.dumps({"seq": seq, **entry}, separators=(",", ":"), default=str) + "\n"
-            data = line.encode()
-            self._offsets.append(self._size)
-            self._size += len(data)
-            if self.path is None:
-                self._memory.append(line)
-            else:
-                self._file.write(data)
+            self._lines.append(line)
+            self._next += 1
+            if self._file is not None and self.path is not None:
+                if self._file_lines >= self.capacity:
+                    self._file.close()
+                    self.path.replace(self.path.with_name(self.path.name + ".1"))
+                    self._file, self._file_lines = self.path.open("wb"), 0
+                self._file.write(line.encode())
                 self._file.flush()
+                self._file_lines += 1
             return seq
 
     def read(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Entries with ``seq >= since`` and the next sequence number."""
+        """Kept entries with ``seq >= since`` and the next sequence number (see :meth:`dropped_since`)."""
         with self._lock:
-            end, total = self._size, len(self._offsets)
-            if since >= total:
-                return [], total
-            since = max(0, since)
-            if self.path is None:
-                return [json.loads(line) for line in self._memory[since:total]], total
-            start = self._offsets[since]
-        with self.path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read(end - start)
-        return [json.loads(line) for line in data.splitlines() if line.strip()], total
+            total, first = self._next, self._next - len(self._lines)
+            lines = list(itertools.islice(self._lines, max(0, since - first), None)) if since < total else []
+        return [json.loads(line) for line in lines], total
+
+    def dropped_since(self, since: int) -> int:
+        """How many entries with ``seq >= since`` were dropped before they could be read."""
+        with self._lock:
+            return max(0, self._next - len(self._lines) - max(0, since))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+_XML_CODE = re.compile(rb"<Code>([^<]{1,128})</Code>")
+
+
+def error_code(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The AWS error code of an error answer (JSON ``__type``, query-JSON header, or XML ``<Code>``), if any."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for header in ("x-amzn-query-error", "x-amzn-errortype"):
+        if value := lowered.get(header, "").split(";", 1)[0].split(":", 1)[0].strip():
+            return value
+    if body[:1] == b"{":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            code = document.get("__type") or document.get("code")
+            if isinstance(code, str) and code:
+                return code.rsplit("#", 1)[-1]
+    if match := _XML_CODE.search(body[:4096]):
+        return match.group(1).decode("utf-8", "replace")
+    return None
 
 
 _SDK_REQUEST = re.compile(r"attempt=(\d+)(?:;\s*max=(\d+))?")
@@ -121,6 +171,8 @@ class GatewayCall:
     duration_ms: float = 0.0
     context: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The service's error code when the answer was an error (``AccessDeniedException``...).
+    error_code: str | None = None
     #: The SDK call this attempt belongs to (``amz-sdk-invocation-id``), its attempt number and maximum.
     sdk_invocation: str | None = None
     sdk_attempt: int | None = None
@@ -145,6 +197,7 @@ class GatewayCall:
             duration_ms=float(data.get("duration_ms", 0.0)),
             context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
             error=str(data["error"]) if data.get("error") else None,
+            error_code=str(data["error_code"]) if data.get("error_code") else None,
             sdk_invocation=str(sdk["invocation"]) if sdk.get("invocation") else None,
             sdk_attempt=int(sdk["attempt"]) if sdk.get("attempt") is not None else None,
             sdk_max_attempts=int(sdk["max_attempts"]) if sdk.get("max_attempts") is not None else None,
@@ -166,3 +219,24 @@ class GatewayCall:
     def __str__(self) -> str:
         fault = f" [{self.fault}]" if self.fault else ""
         return f"#{self.seq} {self.service}:{self.action} {', '.join(self.resources)} -> {self.status}{fault}"
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    """Journalled calls from a ``since`` on: the calls still kept, the next ``seq``, and how many were dropped."""
+
+    calls: tuple[GatewayCall, ...]
+    next: int
+    #: Calls with ``seq >= since`` the journal no longer kept (it keeps the newest ``capacity``).
+    dropped: int = 0
+    capacity: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JournalPage:
+        capacity = data.get("capacity")
+        return cls(
+            calls=tuple(GatewayCall.from_json(item) for item in data.get("calls") or ()),
+            next=int(data.get("next", 0)),
+            dropped=int(data.get("dropped", 0)),
+            capacity=int(capacity) if capacity is not None else None,
+        )

@@ -41,7 +41,7 @@ from s3pipe.gateway.faults import (
     parse_plan,
     split_batch_write,
 )
-from s3pipe.gateway.journal import Journal, journal_entry
+from s3pipe.gateway.journal import Journal, error_code, journal_entry
 from s3pipe.gateway.signing import Resigner
 
 CONTROL_PREFIX = "/_s3pipe/"
@@ -147,6 +147,8 @@ class GatewayServer(ThreadingHTTPServer):
             "status": "ok",
             "upstream": self.upstream,
             "calls": len(self.journal),
+            "dropped": self.journal.dropped,
+            "capacity": self.journal.capacity,
             "journal": str(self.journal.path) if self.journal.path else None,
             "pid": os.getpid(),
             "faults": self.faults.state(),
@@ -373,6 +375,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
         elif not no_body and length is None:
             self.send_header("Connection", "close")  # a close-delimited body
         if no_body or small:
+            if (
+                status >= 400
+                and self._pending is not None
+                and (code := error_code(dict(response.getheaders()), payload))
+            ):
+                self._pending["error_code"] = code  # e.g. the emulator's AccessDeniedException
             self._commit(status, len(payload))
             self.end_headers()
             if payload and not no_body:
@@ -430,8 +438,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 except ValueError:
                     self._reply(400, {"error": f"since must be an integer, got {raw_since!r}"})
                     return
-                calls, next_seq = self.server.journal.read(since)
-                self._reply(200, {"next": next_seq, "calls": calls})
+                journal = self.server.journal
+                calls, next_seq = journal.read(since)
+                dropped = journal.dropped_since(since)
+                self._reply(200, {"next": next_seq, "calls": calls, "dropped": dropped, "capacity": journal.capacity})
             case ControlRoute.GET_FAULTS:
                 self._reply(200, faults.state())
             case ControlRoute.SET_FAULTS:

@@ -81,8 +81,10 @@ def audit_stack(
     iam = stack.client("iam")
     role = stack.outputs.role_name
     policies = load_role_policies(iam, role)
-    calls = gateway.calls(since)
-    return audit_calls(policies, calls, stack=stack.name, role=role, since=since, expected=expected)
+    page = gateway.page(since)
+    return audit_calls(
+        policies, page.calls, stack=stack.name, role=role, since=since, expected=expected, dropped=page.dropped
+    )
 
 
 def write_report(report: AuditReport, state_dir: Path) -> list[Path]:

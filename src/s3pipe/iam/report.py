@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from s3pipe.gateway.journal import GatewayCall
 from s3pipe.iam.evaluate import Outcome, action_matches, evaluate, resource_matches, statement_applies
@@ -35,6 +35,8 @@ PLATFORM_ACTIONS: Mapping[str, str] = {
         "only a ListObjects call of the function would show it"
     ),
 }
+#: Error codes with which AWS services (and MiniStack enforcing IAM) refuse a call its caller may not make.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PLATFORM_NOTE = "used by the Lambda service (not observable from the function)"
 
 
@@ -70,6 +72,26 @@ class CallKind:
     faulted: int = 0
     example: str = ""
     unevaluated: tuple[str, ...] = ()
+    #: Calls the backend itself refused as not authorised (an emulator enforcing IAM, or AWS).
+    refused: int = 0
+
+    @property
+    def verdict(self) -> str:
+        """The audit's decision in words, with the backend's own refusals beside it."""
+        match self.outcome:
+            case "allowed":
+                text = f"allowed by {', '.join(self.statements)}"
+            case "implicit_deny":
+                text = "NOT ALLOWED (no statement)"
+            case "explicit_deny":
+                text = f"DENIED by {', '.join(self.statements)}"
+            case "not_evaluated":
+                text = f"not evaluated ({'; '.join(self.unevaluated)}), statements {', '.join(self.statements)}"
+            case unreachable:
+                assert_never(unreachable)
+        if self.refused:
+            text += f"; the backend refused {self.refused} as not authorised"
+        return text
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,8 @@ class AuditReport:
     unused: list[Grant]
     platform: list[Grant]
     expected: list[tuple[Violation, ExpectedDenial]] = field(default_factory=list)
+    #: Calls of the run the bounded gateway journal dropped before the audit read them (not audited).
+    dropped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -152,6 +176,7 @@ class AuditReport:
             "policies": self.policies,
             "calls_seen": self.calls_seen,
             "since": self.since,
+            "dropped": self.dropped,
             "ok": self.ok,
             "calls": [_kind_json(kind) for kind in self.kinds],
             "violations": [
@@ -182,18 +207,18 @@ class AuditReport:
             f"({', '.join(self.policies) or 'no policies'}): {self.calls_seen} call(s) of the function",
             "calls (action on resource -> allowed by statement):",
         ]
+        if self.dropped:
+            lines.insert(
+                1,
+                f"NOT AUDITED: {self.dropped} earlier call(s) were dropped from the gateway journal before the "
+                "audit read them (it keeps the newest entries; raise the gateway's --journal-capacity)",
+            )
         for kind in self.kinds:
             faulted = f", {kind.faulted} with injected faults" if kind.faulted else ""
-            verdict = {
-                "allowed": f"allowed by {', '.join(kind.statements)}",
-                "implicit_deny": "NOT ALLOWED (no statement)",
-                "explicit_deny": f"DENIED by {', '.join(kind.statements)}",
-                "not_evaluated": (
-                    f"not evaluated ({'; '.join(kind.unevaluated)}), statements {', '.join(kind.statements)}"
-                ),
-            }[kind.outcome]
             operations = ", ".join(kind.operations)
-            lines.append(f"  {kind.action:<28} {kind.resource}  x{kind.calls} ({operations}{faulted}) -> {verdict}")
+            lines.append(
+                f"  {kind.action:<28} {kind.resource}  x{kind.calls} ({operations}{faulted}) -> {kind.verdict}"
+            )
         if not self.kinds:
             lines.append("  (none)")
         lines.append(f"violations: {len(self.violations)}")
@@ -224,6 +249,7 @@ def _kind_json(kind: CallKind) -> dict[str, Any]:
         "statements": list(kind.statements),
         "operations": list(kind.operations),
         "faulted": kind.faulted,
+        "refused": kind.refused,
         "example": kind.example,
         "unevaluated": list(kind.unevaluated),
     }
@@ -244,6 +270,7 @@ def audit_calls(
     role: str = "",
     since: int = 0,
     expected: Sequence[ExpectedDenial] = (),
+    dropped: int = 0,
 ) -> AuditReport:
     """Evaluate every permission every call needed against the policies; group, suggest, find unused.
 
@@ -258,10 +285,11 @@ def audit_calls(
             decision = evaluate(statements, action, resource, call.context)
             group = groups.setdefault(
                 (action, resource_pattern(resource)),
-                {"calls": 0, "faulted": 0, "operations": {}, "decisions": {}, "example": resource},
+                {"calls": 0, "faulted": 0, "refused": 0, "operations": {}, "decisions": {}, "example": resource},
             )
             group["calls"] += 1
             group["faulted"] += 1 if call.fault else 0
+            group["refused"] += 1 if call.error_code in ACCESS_DENIED_CODES else 0
             group["operations"][call.action] = None
             group["decisions"].setdefault(decision.outcome, decision)
     kinds: list[CallKind] = []
@@ -282,6 +310,7 @@ def audit_calls(
                 group["faulted"],
                 group["example"],
                 decision.unevaluated,
+                group["refused"],
             )
         )
         if decision.outcome in ("implicit_deny", "explicit_deny"):
@@ -312,6 +341,7 @@ def audit_calls(
         role=role,
         policies=[f"{p.name} ({p.kind})" for p in policies],
         calls_seen=len(calls),
+        dropped=dropped,
         since=since,
         kinds=kinds,
         violations=kept,

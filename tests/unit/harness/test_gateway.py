@@ -368,7 +368,9 @@ def test_calls_since_a_mark(upstream: Upstream, gateway: GatewayServer) -> None:
     assert status == 200
     assert answer["next"] == 3
     assert [call["resources"][0].rsplit(":", 1)[1] for call in answer["calls"]] == ["b", "c"]
-    assert control(gateway, "GET", "calls?since=3")[1] == {"next": 3, "calls": []}
+    assert answer["dropped"] == 0
+    capacity = gateway.journal.capacity
+    assert control(gateway, "GET", "calls?since=3")[1] == {"next": 3, "calls": [], "dropped": 0, "capacity": capacity}
     assert control(gateway, "GET", "calls?since=x")[0] == 400
 
 
@@ -446,3 +448,26 @@ def test_the_supervisor_runs_the_gateway_in_the_emulators_group_and_ends_both(tm
     assert done.returncode == 3  # the command that ended first, and it ended the emulator with it
     assert time.monotonic() - started < 10
     assert split_commands(["--watch-stdin", "--", "a", "1", "--", "b", "--", "--"]) == [["a", "1"], ["b"]]
+
+
+def test_an_error_answer_is_journalled_with_its_code(upstream: Upstream, gateway: GatewayServer) -> None:
+    def denied(handler: http.server.BaseHTTPRequestHandler, body: bytes) -> None:
+        del body
+        payload = b'{"__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException", "message": "no"}'
+        handler.send_response(400)
+        handler.send_header("Content-Type", "application/x-amz-json-1.0")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    upstream.answer = denied
+    with pytest.raises(ClientError) as error:
+        botocore_client("dynamodb", gateway.url).delete_item(TableName="logs-table", Key={"PK": {"S": "a"}})
+    assert error.value.response["Error"]["Code"] == "AccessDeniedException"  # relayed unchanged
+    (entry,) = journal(gateway)
+    assert (entry["status"], entry["error_code"]) == (400, "AccessDeniedException")
+    upstream.answer = Upstream.json_ok
+    botocore_client("dynamodb", gateway.url).batch_write_item(
+        RequestItems={"logs-table": [{"DeleteRequest": {"Key": {"PK": {"S": "a"}}}}]}
+    )
+    assert "error_code" not in journal(gateway, 2)[1]
