@@ -4,7 +4,9 @@ Prints a readable table, then ONE JSON object (the last line of stdout), and sav
 ``<state_dir>/reports/bench.json``. Every figure is the median of several runs (``--quick``: one).
 
 - ``ready_s``: emulator process start -> healthy.
-- ``cold_session_s``: emulator start + ``terraform init`` + ``apply`` of a new stack.
+- ``cold_session_s``: emulator start + ``terraform init`` + ``apply`` of a new stack (snapshots off).
+- ``restored_session_s``: a new stack restored from the snapshot of its key: emulator start from the stored
+  state + canary (a first, untimed session stores the snapshot when the cache has none).
 - ``warm_session_s``: a session that finds a warm stack and reuses it.
 - ``handler_change_s``: a session that finds a warm stack whose handler changed (function-only redeploy).
 - ``latency_p50_ms`` / ``latency_p95_ms``: S3 put -> item readable, over ``LATENCY_UPLOADS`` sequential uploads.
@@ -185,7 +187,7 @@ class Bench:
         values = []
         for run in range(self.runs):
             name = f"bench-cold-{run}"
-            config = self.config.with_overrides(reuse=False)
+            config = self.config.with_overrides(reuse=False, snapshots=False)
             session = StackSession(config, silent(), name, guard=check_deployment)
             session.deployer.workspace(name).remove()
             started = time.monotonic()
@@ -194,6 +196,22 @@ class Bench:
             session.close(keep=False)
             session.deployer.workspace(name).remove()
         self.record("cold_session_s", values, digits=1)
+
+    def restored_session_s(self) -> None:
+        config = self.config.with_overrides(reuse=False, snapshots=True)
+        values = []
+        for run in range(self.runs + 1):
+            name = f"bench-restored-{run}"
+            session = StackSession(config, silent(), name, guard=check_deployment)
+            session.deployer.workspace(name).remove()
+            started = time.monotonic()
+            session.open()
+            elapsed = time.monotonic() - started
+            session.close(keep=False)
+            session.deployer.workspace(name).remove()
+            if run:  # the first one stores the snapshot when the cache has none
+                values.append(elapsed)
+        self.record("restored_session_s", values)
 
     def warm_sessions(self, name: str) -> None:
         values = []
@@ -347,7 +365,12 @@ def machine_facts(config: HarnessConfig) -> dict[str, Any]:
 
 def run_bench(config: HarnessConfig, progress: Progress, quick: bool = False) -> int:
     bench = Bench(config, progress, runs=1 if quick else 3)
-    steps: list[Callable[[], None]] = [bench.handler_lines_per_s, bench.ready_s, bench.cold_session_s]
+    steps: list[Callable[[], None]] = [
+        bench.handler_lines_per_s,
+        bench.ready_s,
+        bench.cold_session_s,
+        bench.restored_session_s,
+    ]
     for step in steps:
         step()
     name = "bench"

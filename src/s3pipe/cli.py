@@ -155,6 +155,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(run_bench(config, Progress(), quick=args.quick))
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from s3pipe.snapshots.cli import run
+
+    return run(args.action, load_config(args), everything=args.all)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     for name in ("backend", "endpoint_url", "region", "tf_plugin_dir", "state_dir", "infra_dir", "lambda_dir"):
         option = OPTIONS_BY_NAME[name]
@@ -196,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(bench)
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     bench.set_defaults(handler=cmd_bench)
+
+    from s3pipe.snapshots.cli import ACTIONS
+
+    snapshot = commands.add_parser("snapshot", help="emulator snapshots: the cache key, what is stored, prune")
+    _add_common(snapshot)
+    snapshot.add_argument("action", choices=ACTIONS, help="key: print the current key; list; prune: all but current")
+    snapshot.add_argument("--all", action="store_true", help="prune: remove the current key's snapshot too")
+    snapshot.set_defaults(handler=cmd_snapshot)
     return parser
 
 

@@ -77,6 +77,13 @@ OPTIONS: tuple[Option, ...] = (
         kind="bool",
         default="1",
     ),
+    Option(
+        "snapshots",
+        "restore a new stack from the snapshot of an earlier cold apply with the same inputs, and store one after a "
+        "cold apply (embedded backend; cache dir snapshots/)",
+        kind="bool",
+        default="1",
+    ),
 )
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -123,6 +130,7 @@ class HarnessConfig:
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
     start_timeout: int = 60
     iam_audit: bool = True
+    snapshots: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     ministack_spec: str = field(default_factory=lambda: os.environ.get("S3PIPE_MINISTACK_SPEC", DEFAULT_MINISTACK_SPEC))
     ministack_python: Path | None = field(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer
 
 from s3pipe.contract import (  # noqa: F401 -- RETRY_EVENTS, TERMINAL_EVENTS, rejection_pk: re-exported
+    EVENT_OBJECT_DEAD_LETTERED,
     HEAD_SK,
     RETRY_EVENTS,
     TERMINAL_EVENTS,
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 DEFAULT_TIMEOUT = 60.0
+#: How long a message the handler dead-lettered may wait for its ``object_dead_lettered`` log line. The line
+#: usually follows within milliseconds, but an emulator can drop the tail of an invocation's log output:
+#: after this the DLQ message itself (FailureClass, FailureReason) is the outcome.
+DEAD_LETTER_LOG_GRACE = 5.0
 _POLL_INTERVAL = 0.1
 
 T = TypeVar("T")
@@ -127,6 +132,8 @@ class Pipeline:
         self.observer = observer
         self.prefix = prefix
         self._ordinals: dict[str, int] = {}
+        #: DLQ message id -> when it was first seen without the handler's log line for it.
+        self._dead_letters_seen: dict[str, float] = {}
 
     @property
     def bucket(self) -> str:
@@ -185,12 +192,24 @@ class Pipeline:
             terminal = [line for line in terminal if line.fields and line.fields.get("version_id") == upload.version_id]
         needed = 1 if by_version else upload.ordinal
         if len(terminal) < needed:
-            redriven = self.observer.dlq.for_object(upload.bucket, upload.key)
-            if len(redriven) >= needed - len(terminal):  # >= 1: terminal is short
-                return ObjectOutcome(upload, "redriven", {"reason": redriven[-1].reason}, lines)
-            return None
+            return self._outcome_from_dlq(upload, lines, needed - len(terminal))
         chosen = terminal[needed - 1]
         return ObjectOutcome(upload, str(chosen.event), dict(chosen.fields or {}), lines)
+
+    def _outcome_from_dlq(self, upload: Upload, lines: list[LogLine], missing: int) -> ObjectOutcome | None:
+        """An outcome the DLQ shows while the log does not (yet): an SQS redrive, or a message the handler
+        dead-lettered itself whose log line has not come within :data:`DEAD_LETTER_LOG_GRACE`."""
+        entries = self.observer.dlq.for_object(upload.bucket, upload.key)
+        if len(entries) < missing:  # >= 1: terminal is short
+            return None
+        entry = entries[-1]
+        if entry.failure_class == "redriven":
+            return ObjectOutcome(upload, "redriven", {"reason": entry.reason}, lines)
+        first_seen = self._dead_letters_seen.setdefault(entry.message_id, time.monotonic())
+        if time.monotonic() - first_seen < DEAD_LETTER_LOG_GRACE:
+            return None  # its log line normally follows: the invocation's output is flushed when it ends
+        fields = {"reason": entry.reason, "failure_class": entry.failure_class, "dlq_message_id": entry.message_id}
+        return ObjectOutcome(upload, EVENT_OBJECT_DEAD_LETTERED, fields, lines)
 
     def wait_for(self, upload: Upload, timeout: float = DEFAULT_TIMEOUT) -> ObjectOutcome:
         """Wait until the function has finished with this upload (stored, partly stored, DLQ or ignored).

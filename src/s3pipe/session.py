@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 
 from s3pipe.backends.attached import AttachedBackend
 from s3pipe.backends.base import Backend, Endpoint, Probes
-from s3pipe.backends.embedded import function_gateway_environment
+from s3pipe.backends.embedded import EmbeddedBackend, function_gateway_environment
 from s3pipe.backends.probes import pid_alive, real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
@@ -27,6 +28,7 @@ from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_
 from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
+from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
 
@@ -124,6 +126,9 @@ class StackSession:
         settings hash does not change between sessions on the same emulator.
         """
         prefix = str(record.outputs.get("name_prefix")) if record else StackSettings.unique_prefix(self.stack_name)
+        return self._settings_for(prefix, gateway_url)
+
+    def _settings_for(self, prefix: str, gateway_url: str | None) -> StackSettings:
         overrides = dict(self.settings_overrides)
         if gateway_url:
             user = dict(overrides.get("extra_environment") or {})
@@ -178,7 +183,32 @@ class StackSession:
                 workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
                 record = None
             workspace.forget_state()  # a new emulator starts empty: state left by an earlier run is stale
+        if self.config.snapshots and self.backend_class.supports_snapshots:
+            snapshots = SessionSnapshots(
+                self.config,
+                self.progress,
+                self.deployer,
+                self.stack_name,
+                self._settings_for,
+                extra_files=self.extra_files,
+                port=self.port,
+            )
+            opened = snapshots.open(lambda environment: self._cold_start(environment, record))
+        else:
+            opened = self._cold_start({}, record)
+        self.backend, self.endpoint, self._started_backend = opened.backend, opened.endpoint, True
+        endpoint = opened.endpoint
+        self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
+        self.stack = opened.stack
+        return self._opened(opened.stack, opened.gateway_url)
+
+    def _cold_start(self, emulator_environment: Mapping[str, str], record: StackRecord | None) -> Opened:
+        """Start a new backend (with these extra emulator variables) and apply the module: the cold path."""
         backend = self.backend_class.from_config(self.config, self.progress, port=self.port)
+        if emulator_environment:
+            if not isinstance(backend, EmbeddedBackend):
+                raise TypeError(f"emulator variables need the embedded backend, not {backend.name!r}")
+            backend.environment.update(emulator_environment)
         self.backend = backend
         endpoint = backend.start()
         self.endpoint = endpoint
@@ -186,9 +216,7 @@ class StackSession:
         gateway_url = backend.function_endpoint_url
         settings = self._settings(record, gateway_url)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
-        self.progress.done("ready", time.monotonic() - started, f"stack {self.stack_name!r} on {endpoint.url or 'AWS'}")
-        self.stack = stack
-        return self._opened(stack, gateway_url)
+        return Opened(backend, endpoint, stack, gateway_url)
 
     def _retire(self, record: StackRecord) -> None:
         """Stop the emulator of a stack being replaced (a kept stack left detached would run on forever).
@@ -305,3 +333,4 @@ class StackSession:
                 workspace = self.deployer.workspace(self.stack_name)
                 workspace.record_path.unlink(missing_ok=True)
                 workspace.forget_state()
+                shutil.rmtree(workspace.root / STATE_DIR_NAME, ignore_errors=True)

@@ -118,7 +118,7 @@ class Backend(abc.ABC):
     owns_emulator: ClassVar[bool] = False
     #: A stack left running (``s3pipe up``, ``--s3pipe-keep``) can be attached to by a later session.
     supports_warm_reuse: ClassVar[bool] = False
-    #: The emulator's state can be saved and restored instead of re-applied (no backend yet).
+    #: The emulator's state can be saved and restored instead of re-applied (s3pipe.snapshots).
     supports_snapshots: ClassVar[bool] = False
     #: Runs a function gateway beside the emulator (recorded calls, fault injection, IAM audit).
     has_function_gateway: ClassVar[bool] = False

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -87,6 +88,7 @@ class EmbeddedBackend(Backend):
     """MiniStack on a loopback port, from its own venv."""
 
     name: ClassVar[str] = "embedded"
+    supports_snapshots: ClassVar[bool] = True
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.LAMBDA_EXECUTION,
@@ -138,6 +140,8 @@ class EmbeddedBackend(Backend):
         start_timeout: float = 60.0,
         progress: Progress | None = None,
         gateway: bool = True,
+        gateway_port: int = 0,
+        environment: Mapping[str, str] | None = None,
         journal_capacity: int = DEFAULT_CAPACITY,
         keep_runs: int = DEFAULT_KEEP_RUNS,
     ) -> None:
@@ -150,6 +154,9 @@ class EmbeddedBackend(Backend):
         self.start_timeout = start_timeout
         self.progress = progress or silent()
         self.gateway = gateway
+        self.requested_gateway_port = gateway_port
+        #: Extra emulator variables (e.g. MiniStack's persistence settings for snapshots).
+        self.environment = dict(environment or {})
         self.journal_capacity = journal_capacity
         self.keep_runs = keep_runs
         self.port: int | None = None
@@ -189,7 +196,7 @@ class EmbeddedBackend(Backend):
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
         command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
         if self.gateway:
-            self.gateway_port = free_loopback_port()
+            self.gateway_port = self.requested_gateway_port or free_loopback_port()
             while self.gateway_port == self.port:
                 self.gateway_port = free_loopback_port()
             self.journal_path = self.log_dir / f"gateway-{self.port}.jsonl"
@@ -210,7 +217,7 @@ class EmbeddedBackend(Backend):
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=emulator_environment(self.port, self.region),
+                env={**emulator_environment(self.port, self.region), **self.environment},
                 cwd=self.log_dir,
                 start_new_session=True,
             )

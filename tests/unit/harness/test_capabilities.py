@@ -67,7 +67,7 @@ BEHAVIOUR = {
 def test_each_backend_declares_its_behaviour_on_the_class(name: str, expected: tuple[bool, ...]) -> None:
     cls = backend_class(name)
     assert (cls.owns_emulator, cls.supports_warm_reuse, cls.has_function_gateway, cls.is_emulator) == expected
-    assert cls.supports_snapshots is False
+    assert cls.supports_snapshots is (name == "embedded")  # MiniStack's persistence (s3pipe.snapshots)
 
 
 @pytest.mark.parametrize("name", BACKENDS)

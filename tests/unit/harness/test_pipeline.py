@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from s3pipe import pipeline as pipeline_module
 from s3pipe.backends.base import Credentials, Endpoint
 from s3pipe.errors import HandlerEventsMissing, SettleTimeout
 from s3pipe.pipeline import (
@@ -281,6 +282,44 @@ def test_redriven_message_in_the_dlq_is_an_outcome(unversioned: World) -> None:
     assert outcome is not None
     assert outcome.event == "redriven"
     assert outcome.fields["reason"].startswith("redriven by SQS after 3 receives")
+
+
+def dead_lettered_by_the_handler(world: World, upload: Upload) -> None:
+    body = json.dumps({"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": upload.key}}}]})
+    attributes = {
+        "FailureClass": {"DataType": "String", "StringValue": "permanent"},
+        "FailureReason": {"DataType": "String", "StringValue": "JSON syntax error at line 7"},
+    }
+    message = {"MessageId": "m1", "ReceiptHandle": "rh", "Body": body, "MessageAttributes": attributes}
+    world.sqs.dlq.append(message)
+
+
+def test_a_message_the_handler_dead_lettered_waits_for_its_log_line(unversioned: World) -> None:
+    upload = unversioned.pipeline.upload("a.json", "{}")
+    dead_lettered_by_the_handler(unversioned, upload)
+    assert unversioned.pipeline._outcome(upload) is None  # its log line is not there yet: not a redrive
+    assert [entry.failure_class for entry in unversioned.pipeline.observer.dlq.entries] == ["permanent"]
+    unversioned.terminal(upload, "object_dead_lettered")
+    outcome = unversioned.pipeline._outcome(upload)
+    assert outcome is not None
+    assert outcome.event == "object_dead_lettered"
+
+
+def test_a_dead_lettered_message_whose_log_line_never_comes_is_the_outcome(
+    unversioned: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload = unversioned.pipeline.upload("a.json", "{}")
+    dead_lettered_by_the_handler(unversioned, upload)
+    assert unversioned.pipeline._outcome(upload) is None
+    monkeypatch.setattr(pipeline_module, "DEAD_LETTER_LOG_GRACE", 0.0)
+    outcome = unversioned.pipeline._outcome(upload)
+    assert outcome is not None
+    assert outcome.event == "object_dead_lettered"
+    assert outcome.fields == {
+        "reason": "JSON syntax error at line 7",
+        "failure_class": "permanent",
+        "dlq_message_id": "m1",
+    }
 
 
 def test_a_terminal_line_wins_over_a_dlq_entry(unversioned: World) -> None:

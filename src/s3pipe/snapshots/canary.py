@@ -1,0 +1,95 @@
+"""Trust nothing restored: the event source mapping polls, the notification delivers, an object becomes an item,
+and the function runs the expected code. The canary cleans up after itself (object versions and items)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3pipe.contract import source_pk
+from s3pipe.stack import Stack
+
+CANARY_PREFIX = "_s3pipe/canary/"
+CANARY_TIMEOUT = 30.0
+
+
+def run_canary(stack: Stack, code_sha256: str, timeout: float = CANARY_TIMEOUT) -> str | None:
+    """None when the stack works end to end; otherwise one line saying what did not."""
+    try:
+        return _canary(stack, code_sha256, timeout)
+    except (BotoCoreError, ClientError) as error:
+        return f"the canary's AWS call failed: {error}"
+
+
+def _canary(stack: Stack, code_sha256: str, timeout: float) -> str | None:
+    outputs = stack.outputs
+    configuration = stack.lambda_.get_function_configuration(FunctionName=outputs.function_name)
+    if configuration.get("CodeSha256") != code_sha256:
+        return f"function code hash is {configuration.get('CodeSha256')}, the handler zip's is {code_sha256}"
+    mapping = stack.lambda_.get_event_source_mapping(UUID=outputs.event_source_mapping_uuid)
+    if mapping.get("State") != "Enabled":
+        return f"event source mapping {outputs.event_source_mapping_uuid} is {mapping.get('State')!r}, not Enabled"
+    key = f"{CANARY_PREFIX}{secrets.token_hex(6)}.jsonl"
+    pk = source_pk(outputs.bucket_name, key)
+    stack.s3.put_object(Bucket=outputs.bucket_name, Key=key, Body=b'{"s3pipe": "canary"}\n')
+    deadline = time.monotonic() + timeout
+    items: list[dict[str, Any]] = []
+    try:
+        while time.monotonic() < deadline:
+            query = stack.dynamodb.query(
+                TableName=outputs.table_name,
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+            )
+            if items := [dict(item) for item in query.get("Items", [])]:
+                return _queue_drained(stack, deadline)
+            time.sleep(0.05)
+        return _why_no_item(stack, key, timeout)
+    finally:
+        _clean_up(stack, key, [(str(item["PK"]["S"]), str(item["SK"]["S"])) for item in items])
+
+
+def _queue_drained(stack: Stack, deadline: float) -> str | None:
+    """The canary's message deleted (as after a fresh apply, the queue is empty when tests start)."""
+    names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        answer = stack.sqs.get_queue_attributes(QueueUrl=stack.outputs.queue_url, AttributeNames=names)
+        attributes = {str(name): value for name, value in answer["Attributes"].items()}
+        if all(attributes.get(name) == "0" for name in names):
+            return None
+        time.sleep(0.05)
+    return f"the item arrived but the queue did not drain ({attributes})"
+
+
+def _why_no_item(stack: Stack, key: str, timeout: float) -> str:
+    attributes = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.outputs.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    visible = int(attributes.get("ApproximateNumberOfMessages", "0"))
+    in_flight = int(attributes.get("ApproximateNumberOfMessagesNotVisible", "0"))
+    if visible:
+        seen = f"{visible} message(s) wait in the queue: the notification delivered, the mapping did not poll"
+    elif in_flight:
+        seen = f"{in_flight} message(s) in flight: the function was invoked but wrote no item"
+    else:
+        seen = "the queue is empty: no notification arrived, or the function consumed it without writing"
+    return f"no item for s3://{stack.outputs.bucket_name}/{key} within {timeout:.0f} s ({seen})"
+
+
+def _clean_up(stack: Stack, key: str, items: list[tuple[str, str]]) -> None:
+    """Leave the stack as a fresh apply leaves it: no canary object (versions included), no canary item."""
+    outputs = stack.outputs
+    try:
+        for pk, sk in items:
+            stack.dynamodb.delete_item(TableName=outputs.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})
+        versions = stack.s3.list_object_versions(Bucket=outputs.bucket_name, Prefix=key)
+        for entry in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]:
+            stack.s3.delete_object(Bucket=outputs.bucket_name, Key=entry["Key"], VersionId=entry["VersionId"])
+    except (BotoCoreError, ClientError):
+        pass  # best effort: the canary's key is under its own prefix, no test reads it
