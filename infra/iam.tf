@@ -73,7 +73,7 @@ data "aws_iam_policy_document" "this" {
     sid    = "DelayTransientRetries"
     effect = "Allow"
     # The function hides a message it reports for retry for an exponentially growing time
-    # (ChangeMessageVisibilityBatch; lambda/log_ingest/backoff.py).
+    # (ChangeMessageVisibility, one call per retried message; lambda/log_ingest/backoff.py).
     actions   = ["sqs:ChangeMessageVisibility"]
     resources = [local.queue_arn]
   }

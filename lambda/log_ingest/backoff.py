@@ -2,11 +2,14 @@
 ``min(max, base * 2 ** (receive_count - 1))`` seconds instead of the queue's whole visibility timeout.
 
 The handler reports the message in ``batchItemFailures`` as before; before returning it sets the
-message's visibility with ``ChangeMessageVisibilityBatch`` (the SQS record's ``receiptHandle``, the
-queue named by its ``eventSourceARN``), so SQS redelivers it after the delay. The first retry comes
-soon (a throttled table often recovers within seconds), later ones less and less often, and the
-queue's ``maxReceiveCount`` still bounds the attempts. Best effort: when the call fails, the message
-simply comes back after the queue's visibility timeout, as without backoff (logged).
+message's visibility with ``ChangeMessageVisibility`` (the SQS record's ``receiptHandle``, the
+queue named by its ``eventSourceARN``), so SQS redelivers it after the delay. One call per retried
+message, not the batch call: AWS authorises ``ChangeMessageVisibilityBatch`` with
+``sqs:ChangeMessageVisibility``, but MiniStack's IAM enforcement asks for an action
+``sqs:ChangeMessageVisibilityBatch`` that AWS does not have; retried messages are few per
+invocation. The first retry comes soon (a throttled table often recovers within seconds), later
+ones less and less often, and the queue's ``maxReceiveCount`` still bounds the attempts. Best effort: when the call
+fails, the message simply comes back after the queue's visibility timeout, as without backoff (logged).
 
 Settings: ``RETRY_BACKOFF_BASE_SECONDS`` (0 disables the backoff) and ``RETRY_BACKOFF_MAX_SECONDS``
 (Terraform: ``retry_backoff_base_seconds`` / ``retry_backoff_max_seconds``).
@@ -15,7 +18,7 @@ Settings: ``RETRY_BACKOFF_BASE_SECONDS`` (0 disables the backoff) and ``RETRY_BA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,12 +28,8 @@ from .errors import TransientError, describe_aws_error
 from .events import SqsMessage
 from .logs import EVENT_MESSAGE_RETRY_DELAYED, EVENT_RETRY_DELAY_FAILED, EventLog
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
-
-#: SQS's limits: 12 hours of visibility, 10 entries per batch call.
+#: SQS's limit: 12 hours of visibility.
 MAX_VISIBILITY_S: Final = 43_200
-_BATCH: Final = 10
 
 
 def retry_delay(receive_count: int | None, base_s: int, max_s: int) -> int | None:
@@ -52,35 +51,21 @@ def delay_retries(deps: Dependencies, messages: Sequence[SqsMessage]) -> None:
             continue
         by_queue.setdefault(message.event_source_arn, []).append((message, delay))
     for arn, pending in by_queue.items():
-        for start in range(0, len(pending), _BATCH):
-            _delay_batch(deps, arn, pending[start : start + _BATCH])
+        for message, delay in pending:
+            _delay(deps, arn, message, delay)
 
 
-def _delay_batch(deps: Dependencies, arn: str, pending: list[tuple[SqsMessage, int]]) -> None:
-    entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-        {"Id": str(index), "ReceiptHandle": str(message.receipt_handle), "VisibilityTimeout": delay}
-        for index, (message, delay) in enumerate(pending)
-    ]
+def _delay(deps: Dependencies, arn: str, message: SqsMessage, delay: int) -> None:
+    log = EventLog(message_id=message.message_id, receive_count=message.receive_count)
     try:
         url = queue_url(deps.sqs, arn, deps.queue_urls)
-        response: Any = deps.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-    except TransientError as exc:
-        _failed(pending, exc.reason)
-        return
-    except (ClientError, BotoCoreError) as exc:
-        _failed(pending, f"ChangeMessageVisibilityBatch failed: {describe_aws_error(exc)}")
-        return
-    failed = {str(f.get("Id")): str(f.get("Message") or f.get("Code") or "") for f in response.get("Failed", [])}
-    for index, (message, delay) in enumerate(pending):
-        log = EventLog(message_id=message.message_id, receive_count=message.receive_count)
-        if str(index) in failed:
-            log.warning(EVENT_RETRY_DELAY_FAILED, reason=failed[str(index)], visibility_timeout=delay)
-        else:
-            log.info(EVENT_MESSAGE_RETRY_DELAYED, visibility_timeout=delay)
-
-
-def _failed(pending: list[tuple[SqsMessage, int]], reason: str) -> None:
-    for message, delay in pending:
-        EventLog(message_id=message.message_id, receive_count=message.receive_count).warning(
-            EVENT_RETRY_DELAY_FAILED, reason=reason, visibility_timeout=delay
+        deps.sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=str(message.receipt_handle), VisibilityTimeout=delay
         )
+    except TransientError as exc:
+        log.warning(EVENT_RETRY_DELAY_FAILED, reason=exc.reason, visibility_timeout=delay)
+    except (ClientError, BotoCoreError) as exc:
+        reason = f"ChangeMessageVisibility failed: {describe_aws_error(exc)}"
+        log.warning(EVENT_RETRY_DELAY_FAILED, reason=reason, visibility_timeout=delay)
+    else:
+        log.info(EVENT_MESSAGE_RETRY_DELAYED, visibility_timeout=delay)

@@ -306,13 +306,12 @@ class FakeSQS:
     def continuations(self) -> list[SentMessage]:
         return [m for m in self.sent if m.queue_url != DLQ_URL]
 
-    def change_message_visibility_batch(self, **request: Any) -> dict[str, Any]:
-        assert set(request) == {"QueueUrl", "Entries"}
-        assert 1 <= len(request["Entries"]) <= 10
+    def change_message_visibility(self, **request: Any) -> dict[str, Any]:
+        assert set(request) == {"QueueUrl", "ReceiptHandle", "VisibilityTimeout"}, request
         if self.visibility_error is not None:
             raise self.visibility_error
         self.visibility_calls.append(request)
-        return {"Successful": [{"Id": e["Id"]} for e in request["Entries"]], "Failed": []}
+        return {}
 
     def send_message(self, **request: Any) -> dict[str, Any]:
         assert set(request) <= {"QueueUrl", "MessageBody", "MessageAttributes"}

@@ -39,9 +39,7 @@ def test_a_throttled_message_is_hidden_longer_on_each_receive(receive_count: int
     with captured() as events:
         response = handle(sqs_event([_message(receive_count)]), world.context(), world.deps)  # type: ignore[arg-type]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
-    (call,) = world.sqs.visibility_calls
-    assert call["QueueUrl"] == QUEUE_URL
-    assert [(e["ReceiptHandle"], e["VisibilityTimeout"]) for e in call["Entries"]] == [("rh-m", delay)]
+    assert world.sqs.visibility_calls == [{"QueueUrl": QUEUE_URL, "ReceiptHandle": "rh-m", "VisibilityTimeout": delay}]
     (delayed,) = named(events, "message_retry_delayed")
     assert (delayed["message_id"], delayed["visibility_timeout"]) == ("m", delay)
 
@@ -63,7 +61,7 @@ def test_a_failed_visibility_change_is_logged_and_the_message_still_retried() ->
     world = make_world(retry_backoff_base_s=2, retry_backoff_max_s=30)
     world.s3.put("b", "k.jsonl", b'{"a": 1}\n')
     world.dynamodb.always_error = client_error("ProvisionedThroughputExceededException", "BatchWriteItem")
-    world.sqs.visibility_error = client_error("AccessDenied", "ChangeMessageVisibilityBatch", "not allowed", 403)
+    world.sqs.visibility_error = client_error("AccessDenied", "ChangeMessageVisibility", "not allowed", 403)
     with captured() as events:
         response = handle(sqs_event([_message(2)]), world.context(), world.deps)  # type: ignore[arg-type]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
