@@ -28,6 +28,7 @@ from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_
 from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
+from s3pipe.snapshots.canary import canary_can_check
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
@@ -183,7 +184,15 @@ class StackSession:
                 workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
                 record = None
             workspace.forget_state()  # a new emulator starts empty: state left by an earlier run is stale
-        if self.config.snapshots and self.backend_class.supports_snapshots:
+        use_snapshots = self.config.snapshots and self.backend_class.supports_snapshots
+        if use_snapshots and not canary_can_check(self.config.path(self.config.lambda_dir)):
+            use_snapshots = False
+            self.progress.stage(
+                "snapshot",
+                f"off for this stack: the canary cannot verify a restore with the handler in {self.config.lambda_dir} "
+                "(it reads the shipped handler's items); applying",
+            )
+        if use_snapshots:
             snapshots = SessionSnapshots(
                 self.config,
                 self.progress,

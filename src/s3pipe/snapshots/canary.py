@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +15,18 @@ from s3pipe.stack import Stack
 
 CANARY_PREFIX = "_s3pipe/canary/"
 CANARY_TIMEOUT = 30.0
+#: The shipped handler's entry module, relative to the lambda dir: the canary's end-to-end step reads
+#: the items this handler writes (``s3pipe.contract``), so only stacks running it are snapshotted.
+SHIPPED_HANDLER = Path("log_ingest") / "handler.py"
+
+
+def canary_can_check(lambda_dir: Path) -> bool:
+    """Whether the canary can prove a restored stack works end to end with this handler package.
+
+    A handler of your own writes items the canary cannot know, so its stacks are applied, not
+    restored: a snapshot nobody can verify is not trusted.
+    """
+    return (lambda_dir / SHIPPED_HANDLER).is_file()
 
 
 def run_canary(stack: Stack, code_sha256: str, timeout: float = CANARY_TIMEOUT) -> str | None:
