@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import unquote_plus
 
 from .formats import Rejection
+from .formats.json_values import json_kind
 
 _MAX_REASON_KEYS: Final = 8
 
@@ -198,20 +199,6 @@ def parse_sqs_event(event: object) -> tuple[list[SqsMessage], list[InvalidSqsRec
     return messages, invalid
 
 
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def parse_body(body: str) -> MessageBody:
     """Parse one SQS message body (the S3 event is a JSON *string* inside the SQS record)."""
     if not body.strip():
@@ -223,7 +210,7 @@ def parse_body(body: str) -> MessageBody:
     except (ValueError, RecursionError) as exc:
         return InvalidBody(f"message body is not valid JSON ({type(exc).__name__})")
     if not isinstance(document, dict):
-        return InvalidBody(f"message body is a JSON {_json_kind(document)}, not an S3 event notification object")
+        return InvalidBody(f"message body is a JSON {json_kind(document)}, not an S3 event notification object")
     if CONTINUATION_MARKER in document:
         return parse_continuation(document)
     if document.get("Event") == "s3:TestEvent":
@@ -241,7 +228,7 @@ def parse_body(body: str) -> MessageBody:
         return InvalidBody(f"JSON object has no 'Records' array: not an S3 event notification (keys: {keys})")
     records = document["Records"]
     if not isinstance(records, list):
-        return InvalidBody(f"'Records' is a JSON {_json_kind(records)}, not an array")
+        return InvalidBody(f"'Records' is a JSON {json_kind(records)}, not an array")
     if not records:
         return InvalidBody("S3 event notification has an empty 'Records' array")
     parsed = tuple(parse_s3_record(i, r) for i, r in enumerate(records))
@@ -271,7 +258,7 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
             return InvalidBody(reason, ref.bucket, ref.key, ref.version_id)
         return InvalidBody(reason)
     if ref is None:
-        return InvalidBody(f"{prefix}'record' is a JSON {_json_kind(record)}, not an S3 event record")
+        return InvalidBody(f"{prefix}'record' is a JSON {json_kind(record)}, not an S3 event record")
     if isinstance(ref, InvalidS3Record):
         return InvalidBody(f"{prefix}{ref.reason}", ref.bucket, ref.key)
     valid_ref = ref
@@ -281,7 +268,7 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
 
     resume_after = document.get("resume_after")
     if not _non_negative_int(resume_after):
-        return invalid(f"'resume_after' must be a non-negative integer, not a JSON {_json_kind(resume_after)}")
+        return invalid(f"'resume_after' must be a non-negative integer, not a JSON {json_kind(resume_after)}")
     pass_number = document.get("pass")
     if not _non_negative_int(pass_number) or pass_number == 0:
         return invalid(f"'pass' must be a positive integer, not {_short_json(pass_number)}")
@@ -290,7 +277,7 @@ def parse_continuation(document: Mapping[str, Any]) -> S3Continuation | InvalidB
         return invalid("'origin_message_id' must be a non-empty string")
     totals = document.get("totals")
     if not isinstance(totals, dict):
-        return invalid(f"'totals' is a JSON {_json_kind(totals)}, not an object")
+        return invalid(f"'totals' is a JSON {json_kind(totals)}, not an object")
     counts: dict[str, int] = {}
     for name in ("records", "stored", "rejected"):
         value = totals.get(name)
@@ -340,12 +327,12 @@ def _parse_extras(
 def _parse_reports(value: object, resume_after: int) -> tuple[Rejection, ...] | str:
     """The carried rejection reports of a continuation, or the reason they are malformed."""
     if not isinstance(value, list):
-        return f"'reports' is a JSON {_json_kind(value)}, not an array"
+        return f"'reports' is a JSON {json_kind(value)}, not an array"
     reports: list[Rejection] = []
     for index, report in enumerate(value):
         where = f"'reports[{index}]'"
         if not isinstance(report, dict):
-            return f"{where} is a JSON {_json_kind(report)}, not an object"
+            return f"{where} is a JSON {json_kind(report)}, not an object"
         line, ordinal = report.get("line"), report.get("ordinal")
         if not isinstance(line, int) or not _non_negative_int(line) or line == 0:
             return f"{where}.line must be a positive integer, not {_short_json(line)}"
@@ -373,7 +360,7 @@ def _looks_like_s3(record: object) -> bool:
 def parse_s3_record(index: int, record: object) -> S3ObjectRef | InvalidS3Record:
     """Validate one entry of ``Records``; decode the URL-encoded key (``+`` is a space)."""
     if not isinstance(record, dict):
-        return InvalidS3Record(index, f"record {index} is a JSON {_json_kind(record)}, not an object", record)
+        return InvalidS3Record(index, f"record {index} is a JSON {json_kind(record)}, not an object", record)
     source = record.get("eventSource")
     if source is not None and source != "aws:s3":
         return InvalidS3Record(index, f"record {index} has eventSource {source!r}, not 'aws:s3'", record)

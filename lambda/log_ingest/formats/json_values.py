@@ -34,11 +34,12 @@ def decode_json_text(text: str) -> object:
 
 
 def json_kind(value: object) -> str:
+    """The JSON type name of a decoded value (numbers as decoded here, Decimal, or by ``json.loads``, float)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | Decimal):
+    if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
         return "string"
