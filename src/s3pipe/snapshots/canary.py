@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3pipe.contract import source_pk
+from s3pipe.contract import HEAD_SK, head_pk, source_pk
 from s3pipe.stack import Stack
 
 CANARY_PREFIX = "_s3pipe/canary/"
@@ -63,7 +63,8 @@ def _canary(stack: Stack, code_sha256: str, timeout: float) -> str | None:
             time.sleep(0.05)
         return _why_no_item(stack, key, timeout)
     finally:
-        _clean_up(stack, key, [(str(item["PK"]["S"]), str(item["SK"]["S"])) for item in items])
+        records = [(str(item["PK"]["S"]), str(item["SK"]["S"])) for item in items]
+        _clean_up(stack, key, [*records, (head_pk(outputs.bucket_name, key), HEAD_SK)])
 
 
 def _queue_drained(stack: Stack, deadline: float) -> str | None:
@@ -96,7 +97,8 @@ def _why_no_item(stack: Stack, key: str, timeout: float) -> str:
 
 
 def _clean_up(stack: Stack, key: str, items: list[tuple[str, str]]) -> None:
-    """Leave the stack as a fresh apply leaves it: no canary object (versions included), no canary item."""
+    """Leave the stack as a fresh apply leaves it: no canary object (versions included), no canary item
+    (its records and the head item naming its version)."""
     outputs = stack.outputs
     try:
         for pk, sk in items:

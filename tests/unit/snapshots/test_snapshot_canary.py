@@ -86,7 +86,10 @@ def test_a_working_stack_passes_and_is_left_clean() -> None:
     [key] = aws.objects
     assert key.startswith(CANARY_PREFIX)
     assert aws.deleted_versions == [(key, "v1")]
-    assert aws.deleted_items == [{"PK": {"S": f"SRC#s3://{PREFIX}-raw-logs/{key}"}, "SK": {"S": "REC#0000000001"}}]
+    assert aws.deleted_items == [
+        {"PK": {"S": f"SRC#s3://{PREFIX}-raw-logs/{key}"}, "SK": {"S": "REC#0000000001"}},
+        {"PK": {"S": f"HEAD#s3://{PREFIX}-raw-logs/{key}"}, "SK": {"S": "HEAD"}},  # the version's head item too
+    ]
 
 
 def test_other_code_fails_before_anything_is_uploaded() -> None:
