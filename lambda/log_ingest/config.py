@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal, cast
 
 from .formats import DEFAULT_ACCEPTED_SUFFIXES, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINE_BYTES
+from .retry_budget import RetryBudget, bound_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -130,10 +131,13 @@ class Dependencies:
     executor: ThreadPoolExecutor | None = field(default=None)
     #: Queue URLs by ARN (continuation messages), cached for the container's lifetime.
     queue_urls: dict[str, str] = field(default_factory=dict, compare=False)
+    #: Bounds the clients' SDK retries by the running invocation's deadline (retry_budget.py).
+    retry_budget: RetryBudget = field(default_factory=RetryBudget, compare=False)
 
 
 def build_dependencies(settings: Settings) -> Dependencies:
-    """Real boto3 clients: standard retry mode, bounded timeouts, endpoint from the environment."""
+    """Real boto3 clients: standard retry mode bounded by the invocation's deadline, bounded timeouts,
+    endpoint from the environment."""
     import boto3  # keep module import cheap for tests that never build clients
     from botocore.config import Config
 
@@ -152,10 +156,12 @@ def build_dependencies(settings: Settings) -> Dependencies:
         if settings.write_concurrency > 1
         else None
     )
-    return Dependencies(
-        settings=settings,
-        s3=session.client("s3", config=s3_config),
-        dynamodb=session.client("dynamodb", config=base),
-        sqs=session.client("sqs", config=base),
-        executor=executor,
+    s3, dynamodb, sqs = (
+        session.client("s3", config=s3_config),
+        session.client("dynamodb", config=base),
+        session.client("sqs", config=base),
     )
+    budget = RetryBudget()
+    for client in (s3, dynamodb, sqs):
+        bound_retries(client, budget, TOTAL_MAX_ATTEMPTS)
+    return Dependencies(settings=settings, s3=s3, dynamodb=dynamodb, sqs=sqs, executor=executor, retry_budget=budget)

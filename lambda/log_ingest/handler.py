@@ -163,14 +163,17 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
     messages: list[SqsMessage] = []
     failed: dict[str, None] = {}
     summary = InvocationSummary()
+    deadline: Deadline | None = None
     try:
         messages, invalid = parse_sqs_event(event)
         summary.messages = len(messages)
         summary.invalid_sqs_records = len(invalid)
         for bad in invalid:
             EventLog().error(EVENT_INVALID_SQS_RECORD, index=bad.index, reason=bad.reason)
-        invocation = Invocation(deps, make_deadline(context, deps), summary)
-        invocation.run(messages)
+        deadline = make_deadline(context, deps)
+        invocation = Invocation(deps, deadline, summary)
+        with deps.retry_budget.within(deadline):  # SDK retries end in time (retry_budget.py)
+            invocation.run(messages)
         failed = invocation.failed
     except Exception as exc:  # a bug outside the per-message loop: retry everything not completed
         EventLog().exception(EVENT_HANDLER_ERROR, reason=f"{type(exc).__name__}: {exc}")
@@ -179,7 +182,8 @@ def handle(event: Any, context: Any, deps: Dependencies) -> BatchResponse:
         for message in messages[completed:]:
             failed[message.message_id] = None
     summary.failed = len(failed)
-    with contextlib.suppress(Exception):  # best effort: without it the queue's visibility timeout applies
+    # best effort: without it the queue's visibility timeout applies
+    with contextlib.suppress(Exception), deps.retry_budget.within(deadline):
         delay_retries(deps, [m for m in dict.fromkeys(messages) if m.message_id in failed])
     with contextlib.suppress(Exception):  # the response matters more than the summary line
         EventLog().info(

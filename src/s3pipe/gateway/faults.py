@@ -23,6 +23,9 @@ from s3pipe.gateway.classify import Classified, json_object
 FaultKind = Literal["throttle", "server_error", "unprocessed", "delay"]
 #: Every fault kind, in the order :data:`FaultKind` names them.
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+#: What one firing of a rule covers: one HTTP attempt, or every attempt of one SDK call.
+FaultScope = Literal["attempt", "sdk_call"]
+FAULT_SCOPES: tuple[FaultScope, ...] = get_args(FaultScope)
 
 
 class PlanError(ValueError):
@@ -37,6 +40,11 @@ class FaultRule:
     often the rule fires (None = unbounded). ``delay`` sleeps ``delay_ms`` then forwards;
     ``unprocessed`` (BatchWriteItem only) writes part of the items and returns the rest, a fraction
     ``unprocessed_fraction``, in ``UnprocessedItems``.
+
+    ``scope="sdk_call"`` makes one firing cover every attempt of one SDK call (the attempts share
+    the ``amz-sdk-invocation-id`` header): the caller sees the error after all its SDK retries
+    however many there are, and ``max_count`` counts failed calls, not attempts. A request
+    without that header is its own call.
     """
 
     service: str = "*"
@@ -47,6 +55,7 @@ class FaultRule:
     delay_ms: int = 0
     unprocessed_fraction: float = 0.5
     resource: str | None = None
+    scope: FaultScope = "attempt"
 
     def __post_init__(self) -> None:
         if problem := self.problem():
@@ -77,6 +86,7 @@ class FaultRule:
                 "fault 'unprocessed' applies to DynamoDB BatchWriteItem only",
             ),
             (isinstance(self.service, str) and isinstance(self.action, str), "service and action must be strings"),
+            (self.scope in FAULT_SCOPES, f"scope must be one of {', '.join(FAULT_SCOPES)}, got {self.scope!r}"),
         )
         return next((message for ok, message in checks if not ok), None)
 
@@ -147,12 +157,15 @@ class FaultEngine:
         self._lock = threading.Lock()
         self.plan = FaultPlan()
         self._fired: list[int] = []
+        #: Per rule: the SDK calls (``amz-sdk-invocation-id``) it fired for (``scope="sdk_call"``).
+        self._calls: list[set[str]] = []
         self._rng = random.Random(0)  # noqa: S311 - reproducible fault decisions, not cryptography
 
     def set_plan(self, plan: FaultPlan) -> None:
         """Run ``plan`` from now on: its RNG restarts from its seed, every rule's count from 0."""
         with self._lock:
             self.plan, self._fired = plan, [0] * len(plan.rules)
+            self._calls = [set() for _ in plan.rules]
             self._rng = random.Random(plan.seed)  # noqa: S311
 
     def clear(self) -> None:
@@ -166,14 +179,24 @@ class FaultEngine:
             ]
             return {"seed": self.plan.seed, "rules": rules}
 
-    def pick(self, call: Classified) -> FaultRule | None:
-        """The first matching rule that fires for this call (and count it), or None."""
+    def pick(self, call: Classified, sdk_invocation: str | None = None) -> FaultRule | None:
+        """The first matching rule that fires for this call (and count it), or None.
+
+        ``sdk_invocation`` is the call's ``amz-sdk-invocation-id``: a ``scope="sdk_call"`` rule that
+        fired for it fires again for its later attempts, without counting or drawing.
+        """
         with self._lock:
             for index, rule in enumerate(self.plan.rules):
+                if not rule.matches(call):
+                    continue
+                if rule.scope == "sdk_call" and sdk_invocation and sdk_invocation in self._calls[index]:
+                    return rule
                 if rule.max_count is not None and self._fired[index] >= rule.max_count:
                     continue
-                if rule.matches(call) and (rule.probability >= 1.0 or self._rng.random() < rule.probability):
+                if rule.probability >= 1.0 or self._rng.random() < rule.probability:
                     self._fired[index] += 1
+                    if rule.scope == "sdk_call" and sdk_invocation:
+                        self._calls[index].add(sdk_invocation)
                     return rule
         return None
 

@@ -198,7 +198,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         entry = journal_entry(call, self.command, self.path, lowered)
         self._pending: dict[str, Any] | None = entry
         try:
-            rule = self.server.faults.pick(call)
+            rule = self.server.faults.pick(call, entry["sdk"].get("invocation"))
             if rule is not None:
                 entry["fault"] = rule.fault
             if rule is None or not self._inject(rule, call, headers, body, entry):

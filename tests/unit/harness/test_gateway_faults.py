@@ -40,6 +40,7 @@ def test_plans_are_validated() -> None:
         ({"rules": [{"service": "s3", "fault": "throttle", "max_count": -1}]}, "max_count"),
         ({"rules": [{"service": "sqs", "action": "SendMessage", "fault": "unprocessed"}]}, "BatchWriteItem only"),
         ({"rules": [{"service": "s3", "fault": "throttle", "colour": "red"}]}, "unknown field"),
+        ({"rules": [{"service": "s3", "fault": "throttle", "scope": "request"}]}, "scope must be one of"),
     ],
 )
 def test_bad_plans_are_refused_with_the_reason(document: Any, message: str) -> None:
@@ -109,6 +110,28 @@ def test_rule_matching_service_action_resource_and_max_count() -> None:
     assert [rule["fired"] for rule in engine.state()["rules"]] == [2, 2]
     engine.clear()
     assert engine.pick(slow) is None
+
+
+def test_an_sdk_call_scoped_rule_fails_every_attempt_of_the_calls_it_counts() -> None:
+    engine = FaultEngine()
+    engine.set_plan(
+        parse_plan(
+            {
+                "rules": [
+                    {"service": "dynamodb", "action": "BatchWriteItem", "max_count": 2, "scope": "sdk_call"},
+                ]
+            }
+        )
+    )
+    write = call_of("dynamodb", "BatchWriteItem")
+    # two SDK calls of 5 attempts each fail whole, whatever the SDK's attempt count; the third call passes
+    attempts = [(sdk, engine.pick(write, sdk) is not None) for sdk in ["a"] * 5 + ["b"] * 5 + ["c"]]
+    assert [fired for _, fired in attempts] == [True] * 10 + [False]
+    assert engine.pick(write, "a") is not None  # a late attempt of a counted call still fails
+    assert [rule["fired"] for rule in engine.state()["rules"]] == [2]
+    # without the SDK's invocation id, each attempt is its own call
+    engine.set_plan(engine.plan)
+    assert [engine.pick(write) is not None for _ in range(3)] == [True, True, False]
 
 
 def test_unprocessed_holds_back_a_fraction_of_the_items() -> None:
