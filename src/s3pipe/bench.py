@@ -11,7 +11,8 @@ Prints a readable table, then ONE JSON object (the last line of stdout), and sav
 - ``handler_change_s``: a session that finds a warm stack whose handler changed (function-only redeploy).
 - ``latency_p50_ms`` / ``latency_p95_ms``: S3 put -> item readable, over ``LATENCY_UPLOADS`` sequential uploads.
 - ``throughput_lines_per_s``: a 100k-line JSON Lines object, upload -> final outcome logged.
-- ``handler_lines_per_s``: parse + shape in-process, one core, no AWS.
+- ``handler_lines_per_s`` / ``handler_clf_lines_per_s``: parse + shape of JSON Lines / access logs
+  in-process, one core, no AWS.
 - ``seed_style_ratio``: our function's end-to-end items/s over a seed-style function's (one ``put_item``
   per record, as the article's handler), both invoked on the same object in the same stack.
 - ``peak_rss_mb_1gb``: peak RSS of the whole handler streaming a generated 1 GB object.
@@ -146,13 +147,17 @@ class Bench:
     def handler_lines_per_s(self) -> None:
         with lambda_on_path(self.config.path(self.config.lambda_dir)):
             handler_bench = load_handler_bench(self.config.root)
-            data = b"".join(handler_bench.jsonl_lines(HANDLER_LINES))
-            values = []
-            for _ in range(max(3, self.runs)):
-                stream = handler_bench.GeneratedStream([data])
-                result = handler_bench.parse_and_shape(stream, key="bench.jsonl", bucket="bench")
-                values.append(float(result.lines_per_second))
-        self.record("handler_lines_per_s", values, digits=0)
+            for name, lines, key in (
+                ("handler_lines_per_s", handler_bench.jsonl_lines, "bench.jsonl"),
+                ("handler_clf_lines_per_s", handler_bench.clf_lines, "bench.log"),
+            ):
+                data = b"".join(lines(HANDLER_LINES))
+                values = []
+                for _ in range(max(3, self.runs)):
+                    stream = handler_bench.GeneratedStream([data])
+                    result = handler_bench.parse_and_shape(stream, key=key, bucket="bench")
+                    values.append(float(result.lines_per_second))
+                self.record(name, values, digits=0)
 
     def peak_rss_mb_1gb(self) -> None:
         probe = self.config.root / "tests" / "unit" / "handler" / "rss_probe.py"

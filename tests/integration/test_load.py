@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from accounting import Ledger, account
+from accounting import Accounting, Ledger, account
 
 from s3pipe.pipeline import Pipeline
 
@@ -28,11 +28,16 @@ def test_a_thousand_concurrent_uploads_are_all_accounted_for(pipeline: Pipeline)
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(upload, range(OBJECTS)))
     uploaded = time.monotonic() - started
-    pipeline.wait_for_all(list(ledger.uploads.values()), timeout=300)
-    pipeline.settle(timeout=120)
-    wall = time.monotonic() - started
+    # the table and the DLQ decide, not the function's log lines (the emulator drops some under load)
+    pipeline.settle(timeout=300)
 
-    result = account(pipeline, ledger)
+    def everything_accounted_for() -> Accounting:
+        result = account(pipeline, ledger)
+        assert result.lost == 0, result.line()
+        return result
+
+    result = pipeline.eventually(everything_accounted_for, timeout=120, what="every record stored or dead-lettered")
+    wall = time.monotonic() - started
 
     print(f"\nload: {OBJECTS} uploads in {uploaded:.1f} s, all settled after {wall:.1f} s; {result.line()}")
     assert (result.lost, result.duplicated, result.dlq) == (0, 0, 0), result.lost_examples

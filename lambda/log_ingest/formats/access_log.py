@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
 from .entries import EXCERPT_CHARS, Entry, Record, Rejection, SourceFormat
-from .source import ChunkSource, excerpt_bytes, iter_lines
+from .source import ChunkSource, text_lines
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _ACCESS_LOG_RE: Final = re.compile(
@@ -86,34 +86,14 @@ def parse_access_log_line(line: str) -> tuple[dict[str, object], SourceFormat] |
 
 
 def parse_access_log(src: ChunkSource, max_line: int, skip_through: int = 0) -> Iterator[Entry]:
-    oversize: list[bytes] = []
-    tail: list[bytes] = []
-    line_no = 0
-    ordinal = 0
-    for raw in iter_lines(src, max_line, oversize, tail):
-        line_no += 1
-        if raw is None:
-            ordinal += 1
-            excerpt = oversize.pop()
-            if ordinal > skip_through:
-                yield Rejection(line_no, ordinal, f"line exceeds {max_line} bytes", excerpt_bytes(excerpt))
+    for line in text_lines(src, max_line, skip_through):
+        if isinstance(line, Rejection):
+            yield line
             continue
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if not line or line.isspace():
-            continue
-        ordinal += 1
-        if ordinal <= skip_through:  # done in an earlier pass: counted, not parsed
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Rejection(line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", excerpt_bytes(line))
-            continue
+        line_no, ordinal, data, text = line
         parsed = parse_access_log_line(text)
         if type(parsed) is str:
             yield Rejection(line_no, ordinal, parsed, text[:EXCERPT_CHARS])
             continue
         assert not isinstance(parsed, str)
-        yield Record(line_no, ordinal, parsed[0], parsed[1], len(line))
-    if src.damage is not None:
-        yield Rejection(line_no + 1, 0, f"{src.damage} after line {line_no}", excerpt_bytes(tail[0] if tail else b""))
+        yield Record(line_no, ordinal, parsed[0], parsed[1], len(data))

@@ -2,7 +2,8 @@
 
 :class:`ChunkSource` reads the stream chunk by chunk (never the whole object), un-gzips it on
 the fly, strips a UTF-8 BOM and refuses binary / UTF-16 / UTF-32 content; :func:`iter_lines`
-splits it into lines with the line-length limit.
+splits it into lines with the line-length limit; :func:`text_lines` numbers them and rejects
+what no line format can parse (the loop JSON Lines and access logs share).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from .entries import DEFAULT_CHUNK_SIZE, EXCERPT_CHARS, FormatError, Readable
+from .entries import DEFAULT_CHUNK_SIZE, EXCERPT_CHARS, FormatError, Readable, Rejection
 
 SNIFF_BYTES: Final = 8192
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -210,3 +211,41 @@ def iter_lines(  # noqa: PLR0912, PLR0915 -- one hot loop; splitting it costs th
         tail.append(last)
     elif last and not discarding:
         yield last
+
+
+#: A line for a line format to parse: (line number, entry ordinal, its bytes without CR, its text).
+TextLine = tuple[int, int, bytes, str]
+
+
+def text_lines(src: ChunkSource, max_line: int, skip_through: int = 0) -> Iterator[TextLine | Rejection]:
+    """The non-blank lines of ``src`` as :data:`TextLine`, and a :class:`Rejection` for each line no
+    format can parse: over ``max_line`` bytes, or not UTF-8.
+
+    Every non-blank line is an entry with the next ordinal; the entries up to ``skip_through``
+    (done in an earlier pass) are counted, not yielded. Damage after the last line (a truncated
+    gzip member) ends the lines with a rejection of ordinal 0.
+    """
+    oversize: list[bytes] = []
+    tail: list[bytes] = []
+    line_no = 0
+    ordinal = 0
+    for raw in iter_lines(src, max_line, oversize, tail):
+        line_no += 1
+        if raw is None:
+            ordinal += 1
+            excerpt = oversize.pop()
+            if ordinal > skip_through:
+                yield Rejection(line_no, ordinal, f"line exceeds {max_line} bytes", excerpt_bytes(excerpt))
+            continue
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line or line.isspace():
+            continue
+        ordinal += 1
+        if ordinal <= skip_through:  # done in an earlier pass: counted, not parsed
+            continue
+        try:
+            yield line_no, ordinal, line, line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Rejection(line_no, ordinal, f"invalid UTF-8 at byte {exc.start} of the line", excerpt_bytes(line))
+    if src.damage is not None:
+        yield Rejection(line_no + 1, 0, f"{src.damage} after line {line_no}", excerpt_bytes(tail[0] if tail else b""))

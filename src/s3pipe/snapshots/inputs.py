@@ -12,7 +12,8 @@ from s3pipe.backends.embedded import emulator_environment, function_gateway_envi
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import StackSettings
 from s3pipe.lambda_zip import source_files, zip_bytes
-from s3pipe.snapshots.key import KeyParts, provider_fingerprint, session_independent, terraform_version
+from s3pipe.snapshots.key import KeyParts, provider_fingerprint, session_independent
+from s3pipe.terraform.cli import terraform_version
 from s3pipe.terraform.providers import ProviderInstallation
 from s3pipe.terraform.workspace import content_hash, module_files
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,18 +71,6 @@ def _replace_strings(value: Any, old: str, new: str) -> Any:
     if isinstance(value, list | tuple):
         return [_replace_strings(v, old, new) for v in value]
     return value
-
-
-def terraform_version(binary: str) -> str:
-    """``terraform version -json``'s version, or a line saying why there is none (then nothing matches it)."""
-    try:
-        result = subprocess.run(  # noqa: S603 - fixed argv
-            [binary, "version", "-json"], capture_output=True, text=True, check=False, timeout=30
-        )
-        version = json.loads(result.stdout).get("terraform_version")
-    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
-        return f"unknown ({type(error).__name__}: {error})"
-    return str(version) if version else f"unknown (exit code {result.returncode})"
 
 
 def aws_provider_versions(directory: Path) -> list[str]:

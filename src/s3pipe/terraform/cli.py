@@ -50,6 +50,19 @@ def _diagnostic_text(message: Mapping[str, Any]) -> str:
     return f"{text}: {detail}" if detail else text
 
 
+def terraform_version(binary: str) -> str:
+    """``terraform version -json``'s version, or a line saying why there is none (a snapshot key with it
+    matches nothing); needs no working directory."""
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            [binary, "version", "-json"], capture_output=True, text=True, check=False, timeout=30
+        )
+        version = json.loads(result.stdout).get("terraform_version")
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({type(error).__name__}: {error})"
+    return str(version) if version else f"unknown (exit code {result.returncode})"
+
+
 class Terraform:
     """Runs ``terraform`` in one working directory with a fixed environment."""
 
@@ -63,8 +76,7 @@ class Terraform:
         self.env = dict(env)
 
     def version(self) -> str:
-        result = self._run(["version", "-json"], streaming_json=False)
-        return str(json.loads("\n".join(result.lines)).get("terraform_version", "?"))
+        return terraform_version(self.binary)
 
     def init(self, extra_args: Sequence[str] = ()) -> RunResult:
         return self._run(["init", "-input=false", "-no-color", "-reconfigure", *extra_args], streaming_json=False)

@@ -13,8 +13,8 @@ from s3pipe.snapshots.key import (
     aws_provider_versions,
     provider_fingerprint,
     session_independent,
-    terraform_version,
 )
+from s3pipe.terraform.cli import terraform_version
 
 from .fakes import parts
 
