@@ -42,6 +42,8 @@ resource "aws_lambda_function" "this" {
         # Visibility backoff of retried messages (lambda/log_ingest/backoff.py).
         RETRY_BACKOFF_BASE_SECONDS = tostring(var.retry_backoff_base_seconds)
         RETRY_BACKOFF_MAX_SECONDS  = tostring(var.retry_backoff_max_seconds)
+        # What an s3:ObjectRemoved:* event does (lambda/log_ingest/versions.py).
+        ON_OBJECT_REMOVED = var.on_object_removed
       },
       var.extra_environment,
     )

@@ -127,7 +127,7 @@ resource "aws_s3_bucket_notification" "this" {
     content {
       id            = "ingest${queue.value}"
       queue_arn     = aws_sqs_queue.this.arn
-      events        = ["s3:ObjectCreated:*"]
+      events        = var.on_object_removed == "delete" ? ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"] : ["s3:ObjectCreated:*"]
       filter_suffix = queue.value
     }
   }

@@ -169,6 +169,18 @@ variable "retry_backoff_max_seconds" {
   }
 }
 
+variable "on_object_removed" {
+  description = "What removing an object does to its items. \"retain\" (default): the bucket notifies creations only and the items stay; the bucket is versioned, so a delete only adds a delete marker and the data stays recoverable. \"delete\": the bucket also notifies s3:ObjectRemoved:*, and a removal newer than the stored version deletes the object's records and rejection reports (a permanent delete of a noncurrent version changes nothing); the object's head item stays as a tombstone so an older creation that arrives late is ignored."
+  type        = string
+  default     = "retain"
+  nullable    = false
+
+  validation {
+    condition     = contains(["retain", "delete"], var.on_object_removed)
+    error_message = "The on_object_removed must be \"retain\" or \"delete\"."
+  }
+}
+
 variable "max_receive_count" {
   description = "Number of receives after which SQS moves a message from the main queue to the DLQ."
   type        = number

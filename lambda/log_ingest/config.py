@@ -4,7 +4,8 @@ Required: ``TABLE_NAME``, ``DLQ_URL``. Optional: ``ACCEPTED_SUFFIXES`` (comma-se
 ``LOG_LEVEL`` (INFO), ``WRITE_CONCURRENCY`` (4 concurrent BatchWriteItem calls),
 ``SAFETY_MARGIN_MS`` (time kept in reserve before the Lambda timeout; default 10 s, at most a
 fifth of the time the invocation started with), ``S3_ADDRESSING_STYLE`` (auto|path|virtual, for
-emulators without virtual-host buckets). The SDK endpoint comes from the environment
+emulators without virtual-host buckets), ``ON_OBJECT_REMOVED`` (retain|delete: what an
+``ObjectRemoved`` event does to the object's items; default retain). The SDK endpoint comes from the environment
 (``AWS_ENDPOINT_URL`` ...), which boto3 honours natively: no endpoint is coded here.
 """
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 AddressingStyle = Literal["auto", "path", "virtual"]
+#: What an ``ObjectRemoved`` event does: nothing (the items stay), or delete the object's items.
+RemovalPolicy = Literal["retain", "delete"]
 DEFAULT_SAFETY_MARGIN_MS: Final = 10_000
 DEFAULT_WRITE_CONCURRENCY: Final = 4
 MAX_WRITE_CONCURRENCY: Final = 16
@@ -64,6 +67,8 @@ class Settings:
     #: Visibility backoff of retried messages (backoff.py): base * 2^(receive - 1), capped; 0: off.
     retry_backoff_base_s: int = 0
     retry_backoff_max_s: int = 900
+    #: ``ObjectRemoved`` events: ignored (retain) or the object's items deleted (versions.py).
+    on_object_removed: RemovalPolicy = "retain"
     #: An object's records are spread over one partition per this many bytes of it (items.py).
     record_shard_bytes: int = DEFAULT_RECORD_SHARD_BYTES
     max_record_shards: int = DEFAULT_MAX_RECORD_SHARDS
@@ -87,6 +92,9 @@ class Settings:
             style = cast("AddressingStyle", raw_style)
         else:
             raise ConfigurationError(f"S3_ADDRESSING_STYLE must be auto, path or virtual, not {raw_style!r}")
+        removal = env.get("ON_OBJECT_REMOVED", "").strip().lower() or "retain"
+        if removal not in ("retain", "delete"):
+            raise ConfigurationError(f"ON_OBJECT_REMOVED must be retain or delete, not {removal!r}")
         return cls(
             table_name=table,
             dlq_url=dlq,
@@ -99,6 +107,7 @@ class Settings:
             s3_addressing_style=style,
             retry_backoff_base_s=_int_setting(env, "RETRY_BACKOFF_BASE_SECONDS", 0, 0, 43_200),
             retry_backoff_max_s=_int_setting(env, "RETRY_BACKOFF_MAX_SECONDS", 900, 0, 43_200),
+            on_object_removed=cast("RemovalPolicy", removal),
             record_shard_bytes=_int_setting(env, "RECORD_SHARD_BYTES", DEFAULT_RECORD_SHARD_BYTES, 1, 1 << 40),
             max_record_shards=_int_setting(env, "MAX_RECORD_SHARDS", DEFAULT_MAX_RECORD_SHARDS, 1, 1000),
         )

@@ -68,6 +68,16 @@ class S3ObjectRef:
         return self.event_name == "" or self.event_name.startswith("ObjectCreated:")
 
     @property
+    def is_object_removed(self) -> bool:
+        return self.event_name.startswith("ObjectRemoved:")
+
+    @property
+    def removes_one_version(self) -> bool:
+        """A permanent delete of one version (``ObjectRemoved:Delete`` with a version id): the object
+        may still have a current version; a delete marker or an unversioned delete removes the object."""
+        return self.event_name == "ObjectRemoved:Delete" and bool(self.version_id)
+
+    @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 

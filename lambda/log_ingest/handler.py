@@ -59,6 +59,7 @@ from .logs import (
     EVENT_OBJECT_DEAD_LETTERED,
     EVENT_OBJECT_IGNORED,
     EVENT_OBJECT_PARTIALLY_STORED,
+    EVENT_OBJECT_REMOVED,
     EVENT_OBJECT_RETRY,
     EVENT_OBJECT_STORED,
     EVENT_S3_TEST_EVENT,
@@ -359,22 +360,38 @@ class Invocation:
             outcome = process_object(ref, self.deps, self.deadline, olog, state)
             self.summary.records_processed += outcome.records
             self.summary.stored += outcome.stored
-            match outcome.status:
-                case "stored":
-                    self.stored(outcome, olog)
-                case "partially_stored":
-                    self.partially_stored(outcome, olog)
-                case "ignored":
-                    self.ignored(outcome, olog, message)
-                case "permanent":
-                    permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
-                case "continued":
-                    self.continued(message, ref, state, outcome, olog)
-                    handed_over = True
-                case "transient":
-                    self.transient(outcome, olog)
-                case unexpected:
-                    assert_never(unexpected)
+            handed_over = self.dispatch(message, ref, outcome, state=state, log=olog, permanent=permanent)
+
+    def dispatch(
+        self,
+        message: SqsMessage,
+        ref: S3ObjectRef,
+        outcome: ObjectOutcome,
+        *,
+        state: Continuation | None,
+        log: EventLog,
+        permanent: list[_PermanentFailure],
+    ) -> bool:
+        """Act on one object's outcome; True when the object was continued (the budget is spent)."""
+        match outcome.status:
+            case "stored":
+                self.stored(outcome, log)
+            case "partially_stored":
+                self.partially_stored(outcome, log)
+            case "ignored":
+                self.ignored(outcome, log, message)
+            case "removed":
+                self.removed(outcome, log)
+            case "permanent":
+                permanent.append(_PermanentFailure(ref, outcome.reason, outcome, state))
+            case "continued":
+                self.continued(message, ref, state, outcome, log)
+                return True
+            case "transient":
+                self.transient(outcome, log)
+            case unexpected:
+                assert_never(unexpected)
+        return False
 
     def stored(self, outcome: ObjectOutcome, log: EventLog) -> None:
         log.info(EVENT_OBJECT_STORED, **_outcome_fields(outcome))
@@ -391,6 +408,9 @@ class Invocation:
                 self.send_continuation(message, newer, start, outcome.reason, etag=None, log=log)
         self.summary.ignored += 1
         log.info(EVENT_OBJECT_IGNORED, reason=outcome.reason)
+
+    def removed(self, outcome: ObjectOutcome, log: EventLog) -> None:
+        log.info(EVENT_OBJECT_REMOVED, reason=outcome.reason)
 
     def transient(self, outcome: ObjectOutcome, log: EventLog) -> NoReturn:
         log.warning(EVENT_OBJECT_RETRY, reason=outcome.reason, **_outcome_fields(outcome))

@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
-Status = Literal["stored", "partially_stored", "ignored", "permanent", "transient", "continued"]
+Status = Literal["stored", "partially_stored", "ignored", "permanent", "transient", "continued", "removed"]
 _DEADLINE_CHECK_MASK: Final = 255
 #: Reading stops with this much of the budget left, so the last window can still be written.
 READ_RESERVE_MS: Final = 2 * MIN_CALL_BUDGET_MS
@@ -576,9 +576,42 @@ def ignore_reason(ref: S3ObjectRef, deps: Dependencies) -> str | None:
     """Why the object is not ingested at all (its suffix, its event), or None."""
     if spec_for_key(ref.key, deps.settings.accepted_suffixes) is None:
         return "object key suffix is not in ACCEPTED_SUFFIXES"
+    if ref.is_object_removed and deps.settings.on_object_removed == "delete":
+        return None
     if not ref.is_object_created:
         return f"event {ref.event_name} is not an object creation"
     return None
+
+
+def remove_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, pass_number: int = 1) -> ObjectOutcome:
+    """An ``ObjectRemoved`` event under ``ON_OBJECT_REMOVED=delete`` (versions.py): the object's
+    records and rejection reports go; a permanent delete of a version the table does not hold
+    (a noncurrent one) changes nothing."""
+    head = ObjectHead(
+        deps.dynamodb,
+        deps.settings.table_name,
+        bucket=ref.bucket,
+        key=ref.key,
+        sequencer=ref.sequencer,
+        version_id=ref.version_id,
+        record=ref.raw,
+        deadline=deadline,
+    )
+
+    def outcome(status: Status, reason: str) -> ObjectOutcome:
+        return ObjectOutcome(status, reason, pass_number=pass_number)
+
+    try:
+        if ref.removes_one_version and head.stored_version() != ref.version_id:
+            return outcome("ignored", f"version {ref.version_id} was removed; the table holds another one")
+        deleted = head.remove()
+    except SupersededError as exc:
+        return outcome("ignored", exc.reason)
+    except IngestError as exc:
+        return outcome("permanent" if isinstance(exc, PermanentError) else "transient", exc.reason)
+    except (ClientError, BotoCoreError) as exc:
+        return outcome("transient", f"AWS error: {describe_aws_error(exc)}")
+    return outcome("removed", f"{ref.event_name}: {deleted} record(s) deleted")
 
 
 def process_object(
@@ -593,6 +626,8 @@ def process_object(
     pass_number = resume.pass_number if resume is not None else 1
     totals = resume.totals if resume is not None else Totals()
     reason = ignore_reason(ref, deps)
+    if reason is None and ref.is_object_removed:
+        return remove_object(ref, deps, deadline, pass_number)
     spec = spec_for_key(ref.key, deps.settings.accepted_suffixes)
     if reason is not None or spec is None:
         return ObjectOutcome("ignored", reason or "", pass_number=pass_number, totals=totals)

@@ -42,6 +42,8 @@ EVENT_OBJECT_PARTIALLY_STORED: Final = "object_partially_stored"
 EVENT_OBJECT_DEAD_LETTERED: Final = "object_dead_lettered"
 EVENT_OBJECT_DEAD_LETTER_DEFERRED: Final = "object_dead_letter_deferred"
 EVENT_OBJECT_IGNORED: Final = "object_ignored"
+#: An ``ObjectRemoved`` event deleted the object's items (``ON_OBJECT_REMOVED=delete``).
+EVENT_OBJECT_REMOVED: Final = "object_removed"
 EVENT_OBJECT_RETRY: Final = "object_retry"
 EVENT_OBJECT_CONTINUED: Final = "object_continued"
 EVENT_RECORD_REJECTED: Final = "record_rejected"
@@ -52,7 +54,13 @@ EVENT_RETRY_DELAY_FAILED: Final = "retry_delay_failed"
 
 #: Events that end the handler's work on an object (one per object, per settled delivery).
 TERMINAL_EVENTS: Final = frozenset(
-    {EVENT_OBJECT_STORED, EVENT_OBJECT_PARTIALLY_STORED, EVENT_OBJECT_DEAD_LETTERED, EVENT_OBJECT_IGNORED}
+    {
+        EVENT_OBJECT_STORED,
+        EVENT_OBJECT_PARTIALLY_STORED,
+        EVENT_OBJECT_DEAD_LETTERED,
+        EVENT_OBJECT_IGNORED,
+        EVENT_OBJECT_REMOVED,
+    }
 )
 #: Events that end the handler's work on a whole message that names no object.
 MESSAGE_TERMINAL_EVENTS: Final = frozenset({EVENT_MESSAGE_DEAD_LETTERED, EVENT_S3_TEST_EVENT})

@@ -28,6 +28,10 @@ A version that writes nothing (every record rejected, a malformed or empty objec
 the head: bad input does not destroy the good data of the previous version (the DLQ says why).
 Records that carry their own ``PK``/``SK`` are upserts and are not replaced.
 
+Removal (``ON_OBJECT_REMOVED=delete``, Terraform ``on_object_removed``): an ``ObjectRemoved`` event
+is a version with no records: it claims the head like a creation, every older record and report
+is deleted, and the head stays as a tombstone carrying the removal's sequencer.
+
 Events without a sequencer (not sent by S3 for creations) compare as the oldest possible.
 """
 
@@ -209,6 +213,28 @@ class ObjectHead:
         except ClientError:
             return False
         return True
+
+    def stored_version(self) -> str | None:
+        """The version id the head names (None: no head, so nothing of this object is stored)."""
+        response = self._call(
+            "GetItem (the object's head)",
+            lambda: self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True),
+        )
+        item = response.get("Item")
+        return None if item is None else str(item.get("version_id", {}).get("S", ""))
+
+    def remove(self) -> int:
+        """The object was removed (``ON_OBJECT_REMOVED=delete``): claim the head with the removal's
+        sequencer, delete every record and rejection report of older versions, and keep the head as
+        a tombstone (``hwm = 0``), so a creation older than the removal that arrives later is
+        superseded. Returns how many records were deleted; SupersededError when a newer version
+        holds the head (that version stays)."""
+        claim = self.claim_head()
+        if not self.complete(0):
+            raise SupersededError(
+                f"superseded: a newer version of s3://{self.bucket}/{self.key} claimed it while it was removed"
+            )
+        return claim.previous_hwm
 
     def _pk(self, ordinal: int, shards: int) -> str:
         return record_pk(self.bucket, self.key, shard_of(ordinal, shards))

@@ -175,3 +175,81 @@ def test_a_replacement_with_another_layout_leaves_exactly_the_new_records(first:
     deliver(world, "02", lines(*(f"n{i}" for i in range(second))))
     assert records(world) == [f"n{i}" for i in range(second)]
     assert len(world.dynamodb.items) == second
+
+
+# ------------------------------------------------------------------ removal (ON_OBJECT_REMOVED=delete)
+
+
+def removal(
+    sequencer: str, event_name: str = "ObjectRemoved:DeleteMarkerCreated", version_id: str | None = None
+) -> Any:
+    record = s3_record("b", "f.jsonl", event_name=event_name, version_id=version_id)
+    record["s3"]["object"]["sequencer"] = sequencer
+    return sqs_record(s3_event_body([record]), f"rm-{sequencer}")
+
+
+def remove(world: World, sequencer: str, **kwargs: Any) -> list[dict[str, Any]]:
+    with captured() as events:
+        assert pump(world, [removal(sequencer, **kwargs)]) == [[]]
+    return events
+
+
+def test_by_default_a_removal_leaves_the_items() -> None:
+    world = make_world()
+    deliver(world, "01", lines(1, 2, "bad"))
+    (ignored,) = named(remove(world, "02"), "object_ignored")
+    assert ignored["reason"] == "event ObjectRemoved:DeleteMarkerCreated is not an object creation"
+    assert (records(world), rejections(world)) == ([1, 2], [3])
+
+
+@pytest.mark.parametrize("event_name", ["ObjectRemoved:DeleteMarkerCreated", "ObjectRemoved:Delete"])
+def test_a_removal_deletes_the_records_and_reports_and_keeps_a_tombstone(event_name: str) -> None:
+    world = make_world(on_object_removed="delete")
+    deliver(world, "01", lines(1, 2, "bad", 4))
+    (removed,) = named(remove(world, "02", event_name=event_name), "object_removed")
+    assert removed["reason"] == f"{event_name}: 4 record(s) deleted"
+    assert (records(world), rejections(world)) == ([], [])
+    head = world.dynamodb.heads[HEAD]
+    assert (head["seq"]["S"], head["hwm"]["N"]) == (padded_sequencer("02"), "0")
+
+
+def test_a_creation_older_than_the_removal_stays_removed_and_a_newer_one_comes_back() -> None:
+    world = make_world(on_object_removed="delete")
+    remove(world, "05")  # the removal's event arrives first
+    (ignored,) = named(deliver(world, "03", lines("old")), "object_ignored")
+    assert ignored["reason"].startswith("superseded: a newer version of s3://b/f.jsonl is stored")
+    assert records(world) == []
+    deliver(world, "07", lines("re-uploaded"))
+    assert records(world) == ["re-uploaded"]
+
+
+def test_a_removal_older_than_the_stored_version_changes_nothing() -> None:
+    world = make_world(on_object_removed="delete")
+    deliver(world, "09", lines("current"))
+    (ignored,) = named(remove(world, "04"), "object_ignored")
+    assert ignored["reason"].startswith("superseded:")
+    assert records(world) == ["current"]
+
+
+def test_a_permanent_delete_of_a_noncurrent_version_keeps_the_current_one() -> None:
+    world = make_world(on_object_removed="delete")
+    world.s3.put("b", "f.jsonl", lines("v2"))
+    record = s3_record("b", "f.jsonl", version_id="v2")
+    record["s3"]["object"]["sequencer"] = "02"
+    assert pump(world, [sqs_record(s3_event_body([record]), "m")]) == [[]]
+    events = remove(world, "03", event_name="ObjectRemoved:Delete", version_id="v1")
+    (ignored,) = named(events, "object_ignored")
+    assert ignored["reason"] == "version v1 was removed; the table holds another one"
+    assert records(world) == ["v2"]
+    remove(world, "04", event_name="ObjectRemoved:Delete", version_id="v2")  # the current version itself
+    assert records(world) == []
+
+
+def test_the_removal_policy_is_a_setting() -> None:
+    from log_ingest.config import ConfigurationError, Settings
+
+    base = {"TABLE_NAME": "t", "DLQ_URL": "q"}
+    assert Settings.from_env(base).on_object_removed == "retain"
+    assert Settings.from_env({**base, "ON_OBJECT_REMOVED": "Delete"}).on_object_removed == "delete"
+    with pytest.raises(ConfigurationError, match="ON_OBJECT_REMOVED must be retain or delete, not 'drop'"):
+        Settings.from_env({**base, "ON_OBJECT_REMOVED": "drop"})
