@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,16 @@ class Stack:
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    @contextmanager
+    def mapping_paused(self) -> Iterator[None]:
+        """Hold the event source mapping (messages pile up in the queue), and resume it after the block."""
+        uuid = self.outputs.event_source_mapping_uuid
+        self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=False)
+        try:
+            yield
+        finally:
+            self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=True)
 
     def aws_cli_hint(self) -> str:
         if self.endpoint.url is None:

@@ -21,9 +21,5 @@ def samples() -> Path:
 @contextmanager
 def mapping_paused(stack: Stack) -> Iterator[None]:
     """Hold the event source mapping while messages pile up, so they reach the function in one batch."""
-    uuid = stack.outputs.event_source_mapping_uuid
-    stack.lambda_.update_event_source_mapping(UUID=uuid, Enabled=False)
-    try:
+    with stack.mapping_paused():
         yield
-    finally:
-        stack.lambda_.update_event_source_mapping(UUID=uuid, Enabled=True)
