@@ -64,6 +64,15 @@ ColdStart = Callable[[Mapping[str, str]], StartedT]
 EmulatorFactory = Callable[[Placement, Mapping[str, str]], EmbeddedBackend]
 
 
+def add_emulator_environment(backend: Backend, environment: Mapping[str, str]) -> None:
+    """Extra emulator variables (MiniStack's persistence) for a backend about to start: the embedded one only."""
+    if not environment:
+        return
+    if not isinstance(backend, EmbeddedBackend):
+        raise TypeError(f"emulator variables need the embedded backend, not {backend.name!r}")
+    backend.environment.update(environment)
+
+
 class Restoring:
     """A snapshot being restored: its state rebased into a fresh STATE_DIR and the emulator started on new ports."""
 
