@@ -253,6 +253,21 @@ class Deployer:
         label: str = "",
     ) -> tuple[dict[str, Any], str]:
         """Copy any module to the stack's workspace, guard, init, apply; its raw outputs and content hash."""
+        terraform, module_hash = self.prepare_module(stack_name, backend, endpoint, module_dir, variables)
+        self.progress.stage("apply", f"{module_dir} -> stack {stack_name!r}" + (f" ({label})" if label else ""))
+
+        def report(timing: ResourceTiming) -> None:
+            if timing.seconds >= 5:
+                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
+
+        with self.progress.timed("apply"):
+            terraform.apply(on_resource=report)
+        return terraform.outputs(), module_hash
+
+    def prepare_module(
+        self, stack_name: str, backend: Backend, endpoint: Endpoint, module_dir: Path, variables: Mapping[str, Any]
+    ) -> tuple[Terraform, str]:
+        """Everything before an apply: the workspace synced, override and variables written, guarded, initialised."""
         workspace = self.workspace(stack_name)
         module_hash = workspace.sync(module_dir)
         workspace.write_override(endpoint, aws_provider_aliases(module_dir))
@@ -268,16 +283,7 @@ class Deployer:
             with self.progress.timed("init"):
                 terraform.init(installation.init_args)
             init_marker.write_text(init_key)
-
-        self.progress.stage("apply", f"{module_dir} -> stack {stack_name!r}" + (f" ({label})" if label else ""))
-
-        def report(timing: ResourceTiming) -> None:
-            if timing.seconds >= 5:
-                self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
-
-        with self.progress.timed("apply"):
-            terraform.apply(on_resource=report)
-        return terraform.outputs(), module_hash
+        return terraform, module_hash
 
     def module_variables(
         self, infra_dir: Path, variables: Mapping[str, Any], settings: StackSettings

@@ -20,7 +20,7 @@ from typing import Any
 
 from s3pipe.backends.attached import AttachedBackend
 from s3pipe.backends.base import Backend, Endpoint, Probes
-from s3pipe.backends.embedded import EmbeddedBackend, function_gateway_environment
+from s3pipe.backends.embedded import function_gateway_environment
 from s3pipe.backends.probes import pid_alive, real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
@@ -29,6 +29,7 @@ from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
 from s3pipe.snapshots.canary import canary_can_check
+from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
@@ -214,10 +215,7 @@ class StackSession:
     def _cold_start(self, emulator_environment: Mapping[str, str], record: StackRecord | None) -> Opened:
         """Start a new backend (with these extra emulator variables) and apply the module: the cold path."""
         backend = self.backend_class.from_config(self.config, self.progress, port=self.port)
-        if emulator_environment:
-            if not isinstance(backend, EmbeddedBackend):
-                raise TypeError(f"emulator variables need the embedded backend, not {backend.name!r}")
-            backend.environment.update(emulator_environment)
+        add_emulator_environment(backend, emulator_environment)
         self.backend = backend
         endpoint = backend.start()
         self.endpoint = endpoint

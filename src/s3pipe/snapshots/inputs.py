@@ -12,7 +12,7 @@ from s3pipe.backends.embedded import emulator_environment, function_gateway_envi
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import StackSettings
 from s3pipe.lambda_zip import source_files, zip_bytes
-from s3pipe.snapshots.key import KeyParts, provider_fingerprint, session_independent
+from s3pipe.snapshots.key import NO_HANDLER, KeyParts, provider_fingerprint, session_independent
 from s3pipe.terraform.cli import terraform_version
 from s3pipe.terraform.providers import ProviderInstallation
 from s3pipe.terraform.workspace import content_hash, module_files
@@ -55,11 +55,20 @@ def key_parts(
     config: HarnessConfig, variables: Mapping[str, Any], lambda_sha256: str, gateway_url: str | None
 ) -> KeyParts:
     """The key of a stack applied from ``config``'s module with these variables and this handler zip."""
-    infra_dir = config.path(config.infra_dir)
+    variables = session_independent(variables, gateway_url)
+    return _key_parts(config, config.path(config.infra_dir), lambda_sha256, variables)
+
+
+def module_key_parts(config: HarnessConfig, module_dir: Path, variables: Mapping[str, Any]) -> KeyParts:
+    """The key of any module applied with these variables (``s3pipe_module_factory``); the stack's name is no part."""
+    return _key_parts(config, module_dir, NO_HANDLER, variables)
+
+
+def _key_parts(config: HarnessConfig, module_dir: Path, lambda_sha256: str, variables: Mapping[str, Any]) -> KeyParts:
     return KeyParts(
-        infra_hash=content_hash(module_files(infra_dir), infra_dir),
+        infra_hash=content_hash(module_files(module_dir), module_dir),
         lambda_sha256=lambda_sha256,
-        variables=session_independent(variables, gateway_url),
+        variables=dict(variables),
         emulator=emulator_part(config),
         terraform=terraform_version(config.terraform_binary),
         provider=provider_part(config),

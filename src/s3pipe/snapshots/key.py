@@ -1,9 +1,10 @@
 """The snapshot key: a hash of everything that decides what a cold apply produces.
 
-Parts: the module's files, the handler zip's sha256, the stack variables (without the per-session
-name prefix, the zip's path and the function gateway's port), the emulator (MiniStack spec), and
-the Terraform and aws provider versions. Two sessions with equal keys would apply the same
-resources, so the second one may restore the first one's snapshot instead.
+Parts: the module's files, the handler zip's sha256 (a module stack has none: :data:`NO_HANDLER`),
+the stack variables (without the per-session name prefix, the zip's path and the function
+gateway's port), the emulator (MiniStack spec), and the Terraform and aws provider versions. Two
+sessions with equal keys would apply the same resources, so the second one may restore the first
+one's snapshot instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from s3pipe.snapshots.rebase import GATEWAY_PORT
 SNAPSHOT_FORMAT = 1
 #: Variables that differ between sessions without changing what is deployed.
 _SESSION_VARIABLES = ("name_prefix", "lambda_zip_path")
+#: ``lambda_sha256`` of a module stack (``s3pipe_module_factory``): no handler zip, whatever the module deploys.
+NO_HANDLER = "none (module stack)"
 _AWS_PROVIDER = Path("registry.terraform.io/hashicorp/aws")
 _PACKED_PROVIDER = re.compile(r"terraform-provider-aws_(?P<version>[^_]+)_")
 

@@ -279,6 +279,10 @@ class SnapshotStore:
             raise SnapshotWriteError(
                 f"the emulator left no {', '.join(missing)} in {content.emulator_state} (was it stopped gracefully?)"
             )
+        if not any(path.is_file() for path in content.emulator_state.rglob("*")):
+            raise SnapshotWriteError(
+                f"the emulator left no state in {content.emulator_state} (was it stopped gracefully?)"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         temporary = self.root / f"{_TEMPORARY_PREFIX}{key}-{os.getpid()}-{secrets.token_hex(4)}"
         try:

@@ -37,6 +37,17 @@ class RunResult:
     stderr: list[str] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     resources: list[ResourceTiming] = field(default_factory=list)
+    #: ``address (action)`` of each change a plan proposes or each drift it found.
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """``terraform plan -detailed-exitcode``: clean (exit 0), or the changes it would make (exit 2)."""
+
+    clean: bool
+    changes: list[str]
+    seconds: float
 
 
 def _diagnostic_text(message: Mapping[str, Any]) -> str:
@@ -87,6 +98,15 @@ class Terraform:
             args.append("-refresh=false")
         return self._run(args, on_resource=on_resource)
 
+    def plan_is_clean(self) -> PlanCheck:
+        """Does the state match the real resources? A plan that changes nothing; never locks the state.
+
+        Raises :class:`~s3pipe.errors.TerraformError` when the plan itself fails (exit 1).
+        """
+        args = ["plan", "-detailed-exitcode", "-input=false", "-lock=false", "-json"]
+        result = self._run(args, ok_exit_codes=(0, 2))
+        return PlanCheck(result.exit_code == 0, result.changes, result.seconds)
+
     def validate(self) -> RunResult:
         return self._run(["validate", "-no-color"], streaming_json=False)
 
@@ -109,6 +129,7 @@ class Terraform:
         *,
         streaming_json: bool = True,
         on_resource: Callable[[ResourceTiming], None] | None = None,
+        ok_exit_codes: tuple[int, ...] = (0,),
     ) -> RunResult:
         command = [self.binary, *args]
         started = time.monotonic()
@@ -135,7 +156,7 @@ class Terraform:
         stderr_reader.join(timeout=5)
         result.stderr = [line.rstrip("\n") for line in errors]
         result.seconds = time.monotonic() - started
-        if result.exit_code != 0:
+        if result.exit_code not in ok_exit_codes:
             raise TerraformError.command_failed(
                 ["terraform", *args],
                 str(self.workdir),
@@ -156,6 +177,11 @@ class Terraform:
         kind = message.get("type")
         if kind == "diagnostic" and message.get("@level") == "error":
             result.diagnostics.append(_diagnostic_text(message))
+        elif kind in {"planned_change", "resource_drift"}:
+            change = message.get("change") or {}
+            address = (change.get("resource") or {}).get("addr", "?")
+            drift = " drifted" if kind == "resource_drift" else ""
+            result.changes.append(f"{address} ({change.get('action', '?')}{drift})")
         elif kind == "apply_complete":
             hook = message.get("hook") or {}
             timing = ResourceTiming(

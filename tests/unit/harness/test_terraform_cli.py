@@ -320,3 +320,41 @@ def test_providers_schema_is_parsed(fake: FakeTerraform, workdir: Path) -> None:
     fake.scenario({"providers": {"stdout": ['{"format_version": "1.0", "provider_schemas": {}}']}})
     assert terraform(workdir).providers_schema() == {"format_version": "1.0", "provider_schemas": {}}
     assert fake.calls()[0]["argv"] == ["providers", "schema", "-json"]
+
+
+# ---------------------------------------------------------------------------- plan -detailed-exitcode
+
+PLAN_CHANGES = [
+    line("Terraform 1.9.5", "version", terraform="1.9.5", ui="1.2"),
+    line(
+        "aws_dynamodb_table.this: Drift detected (delete)",
+        "resource_drift",
+        change={"resource": {"addr": "aws_dynamodb_table.this"}, "action": "delete"},
+    ),
+    line(
+        "aws_dynamodb_table.this: Plan to create",
+        "planned_change",
+        change={"resource": {"addr": "aws_dynamodb_table.this"}, "action": "create"},
+    ),
+    line("Plan: 1 to add, 0 to change, 0 to destroy.", "change_summary"),
+]
+
+
+def test_a_plan_without_changes_is_clean_and_never_locks(fake: FakeTerraform, workdir: Path) -> None:
+    fake.scenario({"plan": {"stdout": [line("No changes.", "change_summary")], "exit": 0}})
+    check = terraform(workdir).plan_is_clean()
+    assert (check.clean, check.changes) == (True, [])
+    assert fake.calls()[0]["argv"] == ["plan", "-detailed-exitcode", "-input=false", "-lock=false", "-json"]
+
+
+def test_a_plan_with_changes_exit_2_names_them(fake: FakeTerraform, workdir: Path) -> None:
+    fake.scenario({"plan": {"stdout": PLAN_CHANGES, "exit": 2}})
+    check = terraform(workdir).plan_is_clean()
+    assert not check.clean
+    assert check.changes == ["aws_dynamodb_table.this (delete drifted)", "aws_dynamodb_table.this (create)"]
+
+
+def test_a_plan_that_fails_raises(fake: FakeTerraform, workdir: Path) -> None:
+    fake.scenario({"plan": {"stdout": APPLY_FAILED, "exit": 1}})
+    with pytest.raises(TerraformError, match="VisibilityTimeout must be >= function timeout"):
+        terraform(workdir).plan_is_clean()
