@@ -142,17 +142,7 @@ class _ObjectIngest:
         self.log = log
         shards = shard_count(ref.size, deps.settings.record_shard_bytes, deps.settings.max_record_shards)
         self.source = SourceObject(ref.bucket, ref.key, shards)
-        self.head = ObjectHead(
-            deps.dynamodb,
-            deps.settings.table_name,
-            bucket=ref.bucket,
-            key=ref.key,
-            sequencer=ref.sequencer,
-            version_id=ref.version_id,
-            record=ref.raw,
-            deadline=deadline,
-            shards=shards,
-        )
+        self.head = object_head(ref, deps, deadline, shards)
         self.writer = BatchWriter(
             deps.dynamodb,
             deps.settings.table_name,
@@ -583,11 +573,9 @@ def ignore_reason(ref: S3ObjectRef, deps: Dependencies) -> str | None:
     return None
 
 
-def remove_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, pass_number: int = 1) -> ObjectOutcome:
-    """An ``ObjectRemoved`` event under ``ON_OBJECT_REMOVED=delete`` (versions.py): the object's
-    records and rejection reports go; a permanent delete of a version the table does not hold
-    (a noncurrent one) changes nothing."""
-    head = ObjectHead(
+def object_head(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, shards: int = 1) -> ObjectHead:
+    """The head item of the event's object, for the version the event names (versions.py)."""
+    return ObjectHead(
         deps.dynamodb,
         deps.settings.table_name,
         bucket=ref.bucket,
@@ -596,7 +584,15 @@ def remove_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, pass
         version_id=ref.version_id,
         record=ref.raw,
         deadline=deadline,
+        shards=shards,
     )
+
+
+def remove_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, pass_number: int = 1) -> ObjectOutcome:
+    """An ``ObjectRemoved`` event under ``ON_OBJECT_REMOVED=delete`` (versions.py): the object's
+    records and rejection reports go; a permanent delete of a version the table does not hold
+    (a noncurrent one) changes nothing."""
+    head = object_head(ref, deps, deadline)
 
     def outcome(status: Status, reason: str) -> ObjectOutcome:
         return ObjectOutcome(status, reason, pass_number=pass_number)
