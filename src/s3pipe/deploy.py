@@ -2,7 +2,7 @@
 
 Stages print progress lines with timings (emulator start, init, apply, ready). What was
 deployed is recorded in ``stack.json`` beside the state so a later session can find and
-reuse a warm stack (see :mod:`s3pipe.reuse`).
+reuse a warm stack (see :mod:`s3pipe.session`, :mod:`s3pipe.warm`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,13 @@ and the MiniStack/Terraform/provider versions, not by the stack's name: the firs
 stores a snapshot, later ones restore it on new ports. No canary knows an arbitrary module, so
 Terraform verifies a restore: ``terraform plan -detailed-exitcode`` against the restored emulator
 must find nothing to change, or the snapshot is discarded (one line saying why) and the module is
-applied. Not yet: warm reuse.
+applied.
+
+Warm reuse as the pipeline's stack has it: with ``keep`` a module stack's emulator is left running and
+recorded in its workspace's ``stack.json``; with ``reuse`` the next session attaches to it (no Terraform
+run) while it answers, no other live session owns it, and the module's files and variables are unchanged;
+otherwise one line says why, the recorded emulator is stopped, and the stack opens as above.
+``s3pipe down --stack <name>`` (:func:`s3pipe.session.stop_stack`) stops a kept module stack too.
 """
 
 from __future__ import annotations
@@ -21,17 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s3pipe.backends.base import Backend, Capability, Endpoint
+from s3pipe.backends.attached import AttachedBackend
+from s3pipe.backends.base import Backend, Capability, Endpoint, Probes
 from s3pipe.backends.embedded import EmbeddedBackend
+from s3pipe.backends.probes import real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
-from s3pipe.deploy import Deployer, Guard
+from s3pipe.deploy import Deployer, Guard, StackRecord, settings_hash
 from s3pipe.errors import HarnessError
 from s3pipe.progress import Progress
 from s3pipe.snapshots.flow import EmulatorFactory, SnapshotFlow, add_emulator_environment
 from s3pipe.snapshots.inputs import module_key_parts
 from s3pipe.snapshots.store import Snapshot, SnapshotStore, Unusable
 from s3pipe.stack import make_client
+from s3pipe.terraform.workspace import content_hash, module_files
+from s3pipe.warm import attach_problem, claim, release_claim, retire
 
 #: Changes named in the line that discards a snapshot whose plan is not clean.
 _CHANGES_SHOWN = 3
@@ -141,7 +151,11 @@ class ModuleSnapshots(SnapshotFlow[ModuleOpened]):
 
 
 class ModuleSession:
-    """Apply ``module_dir`` with ``variables`` on the configured backend; close stops it (or destroys, on AWS)."""
+    """Apply ``module_dir`` with ``variables`` on the configured backend (or attach to it warm); close stops it.
+
+    Close destroys the resources on AWS; with ``keep`` (and a backend that supports warm reuse) it leaves
+    the emulator running and records it for the next session instead.
+    """
 
     def __init__(
         self,
@@ -155,6 +169,7 @@ class ModuleSession:
         backend_class: type[Backend] | None = None,
         deployer: Deployer | None = None,
         store: SnapshotStore | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
@@ -164,11 +179,50 @@ class ModuleSession:
         self.backend_class = backend_class or registered_backend_class(config.backend)
         self.deployer = deployer or Deployer(config, progress, guard)
         self.store = store
+        self.probes = probes or real_probes()
         self.backend: Backend | None = None
         self.endpoint: Endpoint | None = None
+        self.outputs: dict[str, Any] = {}
+        self._attached = False
+
+    @property
+    def record_path(self) -> Path:
+        return self.deployer.workspace(self.stack_name).record_path
+
+    def _hashes(self) -> tuple[str, str]:
+        """What a warm module stack must match: the module's files and the variables."""
+        return content_hash(module_files(self.module_dir), self.module_dir), settings_hash(self.variables, "")
+
+    def reuse_problem(self, record: StackRecord | None) -> str | None:
+        """Why the recorded module stack cannot be attached to; None when it can."""
+        if (problem := attach_problem(record, self.backend_class, self.probes)) is not None or record is None:
+            return problem or "no warm stack recorded"
+        module_hash, variables_hash = self._hashes()
+        if module_hash != record.infra_hash:
+            return f"the module's files in {self.module_dir} changed since it was applied (different content hash)"
+        if variables_hash != record.settings_hash:
+            return "its variables changed"
+        return None
 
     def open(self) -> ModuleStack:
         started = time.monotonic()
+        record = StackRecord.load(self.record_path)
+        if self.config.reuse and self.backend_class.supports_warm_reuse:
+            problem = self.reuse_problem(record)
+            if problem is None and record is not None:
+                return self._attach(record, started)
+            if record is not None:
+                self.progress.stage("reuse", f"not reusing module stack {self.stack_name!r}: {problem}")
+        if record is not None and self.backend_class.owns_emulator:
+            retire(
+                record,
+                self.record_path,
+                stack_name=self.stack_name,
+                alive=self.probes.pid_alive,
+                progress=self.progress,
+                fix="wait for that run to end, or give this module stack its own name: factory(..., name=...)",
+            )
+            self.record_path.unlink(missing_ok=True)
         if self.config.snapshots and self.backend_class.supports_snapshots:
             snapshots = ModuleSnapshots(
                 self.config,
@@ -182,11 +236,23 @@ class ModuleSession:
             opened = snapshots.open(self._cold_start)
         else:
             opened = self._cold_start({})
-        self.backend, self.endpoint = opened.backend, opened.endpoint
+        self.backend, self.endpoint, self.outputs = opened.backend, opened.endpoint, opened.outputs
         self.progress.done("ready", time.monotonic() - started, f"module stack {self.stack_name!r}")
         return ModuleStack(
             self.stack_name, opened.outputs, opened.endpoint, opened.backend.name, opened.backend.effective_capabilities
         )
+
+    def _attach(self, record: StackRecord, started: float) -> ModuleStack:
+        """Use the recorded emulator as it is: no apply, no restore."""
+        assert record.endpoint_url is not None
+        original = self.backend_class
+        url, pid = record.endpoint_url, record.emulator_pid
+        backend = AttachedBackend(original, url, record.region, pid, record.emulator_log)
+        self.backend, self.endpoint, self.outputs, self._attached = backend, backend.start(), record.outputs, True
+        self.progress.stage("reuse", f"warm module stack {self.stack_name!r} on {self.endpoint.url}: unchanged")
+        claim(record, self.record_path)
+        self.progress.done("ready", time.monotonic() - started, f"warm module stack {self.stack_name!r}")
+        return ModuleStack(self.stack_name, dict(record.outputs), self.endpoint, original.name, original.capabilities)
 
     def _cold_start(self, emulator_environment: Mapping[str, str]) -> ModuleOpened:
         """Start a new backend (with these extra emulator variables) and apply the module."""
@@ -199,9 +265,22 @@ class ModuleSession:
         outputs, _hash = self.deployer.apply_module(self.stack_name, backend, endpoint, self.module_dir, self.variables)
         return ModuleOpened(backend, endpoint, outputs)
 
-    def close(self) -> None:
+    def close(self, *, keep: bool | None = None) -> None:
+        """Stop the backend (destroy first on AWS); with ``keep`` leave it running and record it instead.
+
+        A warm stack this session attached to is never stopped here (``s3pipe down`` stops it).
+        """
+        keep = self.config.keep if keep is None else keep
         backend, self.backend = self.backend, None
         if backend is None:
+            return
+        if self._attached:
+            release_claim(self.record_path)
+            return
+        if keep and self.backend_class.supports_warm_reuse and self.endpoint is not None:
+            backend.detach()
+            self._record(backend, self.endpoint).save(self.record_path)
+            self.progress.stage("keep", f"module stack {self.stack_name!r} left running on {self.endpoint.url}")
             return
         try:
             if not backend.is_emulator and self.endpoint is not None:
@@ -210,3 +289,22 @@ class ModuleSession:
             backend.stop()
             if backend.is_emulator:
                 self.deployer.workspace(self.stack_name).forget_state()
+                self.record_path.unlink(missing_ok=True)
+
+    def _record(self, backend: Backend, endpoint: Endpoint) -> StackRecord:
+        """What the next session checks before attaching: the emulator, the module's and variables' hashes."""
+        module_hash, variables_hash = self._hashes()
+        return StackRecord(
+            name=self.stack_name,
+            backend=backend.name,
+            endpoint_url=endpoint.url,
+            region=endpoint.region,
+            infra_hash=module_hash,
+            lambda_sha256="",
+            settings_hash=variables_hash,
+            outputs=self.outputs,
+            emulator_pid=backend.pid,
+            emulator_log=backend.log_file,
+            owner_pid=None,
+            gateway_url=backend.function_endpoint_url,
+        )

@@ -283,7 +283,8 @@ def s3pipe_module_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessCon
 
     ``s3pipe_module_factory("modules/table", {"table_name": "t"})`` -> :class:`~s3pipe.ModuleStack`; a
     relative directory is taken from the rootdir. Each module stack runs on its own backend instance and is
-    stopped (on AWS: destroyed) at the end of the session.
+    stopped (on AWS: destroyed) at the end of the session; with ``--s3pipe-keep`` it is left running and
+    the next session attaches to it while its module and variables are unchanged.
     """
     sessions: list[ModuleSession] = []
 

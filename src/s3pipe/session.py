@@ -9,12 +9,11 @@ with a line saying why.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
+from s3pipe.warm import attach_problem, claim, release_claim, retire, stop_emulator
 
 __all__ = ["AttachedBackend", "ReuseDecision", "StackSession", "pid_alive", "stop_emulator", "stop_stack"]
 
@@ -41,15 +41,6 @@ __all__ = ["AttachedBackend", "ReuseDecision", "StackSession", "pid_alive", "sto
 CODE_SYNC_TIMEOUT = 60.0
 #: Written by ``s3pipe up`` into the stack's workspace: the process that keeps the stack running.
 UP_PID_FILE = "up.pid"
-
-
-def stop_emulator(record: StackRecord, alive: Callable[[int | None], bool] = pid_alive) -> bool:
-    """SIGTERM the recorded emulator's supervisor, which reaps the whole group. True if it was running."""
-    if not (record.emulator_pid and alive(record.emulator_pid)):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(record.emulator_pid, signal.SIGTERM)
-    return True
 
 
 def stop_stack(config: HarnessConfig, stack_name: str) -> bool:
@@ -138,19 +129,8 @@ class StackSession:
         return StackSettings(name_prefix=prefix, **overrides)
 
     def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
-        if record is None:
-            return ReuseDecision(False, "no warm stack recorded")
-        if record.backend != self.backend_class.name:
-            return ReuseDecision(False, f"recorded stack runs on backend {record.backend!r}")
-        if record.endpoint_url is None:
-            return ReuseDecision(False, "recorded stack has no endpoint")
-        if problem := self.backend_class.reuse_problem(record, self.probes):
-            return ReuseDecision(False, problem)
-        health = self.probes.health(record.endpoint_url)
-        if not health.healthy:
-            return ReuseDecision(False, f"{record.endpoint_url} does not answer ({health.detail})")
-        if self._owned_by_another_session(record):
-            return ReuseDecision(False, f"it is in use by another live session (pid {record.owner_pid})")
+        if (problem := attach_problem(record, self.backend_class, self.probes)) is not None or record is None:
+            return ReuseDecision(False, problem or "no warm stack recorded")
         infra_dir = self.config.path(self.config.infra_dir)
         if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
             return ReuseDecision(False, "infra/ changed since it was deployed (different content hash)")
@@ -163,9 +143,6 @@ class StackSession:
         if artifact.sha256 != record.lambda_sha256:
             return ReuseDecision(True, "handler changed: redeploying the function only", artifact)
         return ReuseDecision(True, "unchanged")
-
-    def _owned_by_another_session(self, record: StackRecord) -> bool:
-        return bool(record.owner_pid and record.owner_pid != os.getpid() and self.probes.pid_alive(record.owner_pid))
 
     # ------------------------------------------------------------------ open/close
     def open(self) -> Stack:
@@ -226,19 +203,9 @@ class StackSession:
         return Opened(backend, endpoint, stack, gateway_url)
 
     def _retire(self, record: StackRecord) -> None:
-        """Stop the emulator of a stack being replaced (a kept stack left detached would run on forever).
-
-        A stack that another live session is using is never touched: that is an error to resolve.
-        """
-        if self._owned_by_another_session(record):
-            raise HarnessError(
-                f"Stack {self.stack_name!r} is in use by another live session",
-                tried=f"reuse or replace the stack recorded in {self.deployer.workspace(self.stack_name).record_path}",
-                seen=f"owner pid {record.owner_pid} is running",
-                fix="wait for that run to end, or give this run its own stack: S3PIPE_STACK_NAME=<name>",
-            )
-        if stop_emulator(record, self.probes.pid_alive):
-            self.progress.stage("reuse", f"stopped the replaced stack's emulator (pid {record.emulator_pid})")
+        """Stop the emulator of a stack being replaced; never one another live session uses (an error)."""
+        record_path = self.deployer.workspace(self.stack_name).record_path
+        retire(record, record_path, stack_name=self.stack_name, alive=self.probes.pid_alive, progress=self.progress)
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
         """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`)."""
@@ -307,17 +274,10 @@ class StackSession:
 
     def _claim(self, record: StackRecord) -> None:
         """Mark the warm stack as used by this session, so a concurrent session does not attach too."""
-        workspace = self.deployer.workspace(self.stack_name)
-        current = StackRecord.load(workspace.record_path) or record
-        current.owner_pid = os.getpid()
-        current.save(workspace.record_path)
+        claim(record, self.deployer.workspace(self.stack_name).record_path)
 
     def _release_claim(self) -> None:
-        workspace = self.deployer.workspace(self.stack_name)
-        record = StackRecord.load(workspace.record_path)
-        if record is not None and record.owner_pid in (os.getpid(), None):
-            record.owner_pid = None
-            record.save(workspace.record_path)
+        release_claim(self.deployer.workspace(self.stack_name).record_path)
 
     def close(self, *, keep: bool | None = None) -> None:
         keep = self.config.keep if keep is None else keep
