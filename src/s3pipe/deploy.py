@@ -113,6 +113,35 @@ class StackRecord:
     #: the same code (the way ``sam sync --code`` relates to CloudFormation).
     code_synced_sha256: str | None = None
 
+    @classmethod
+    def running(
+        cls,
+        name: str,
+        backend: Backend,
+        endpoint: Endpoint,
+        *,
+        infra_hash: str,
+        lambda_sha256: str,
+        settings_hash: str,
+        outputs: dict[str, Any],
+        owner_pid: int | None = None,
+    ) -> StackRecord:
+        """The record of a stack running on ``backend`` at ``endpoint`` (its emulator, log and gateway)."""
+        return cls(
+            name=name,
+            backend=backend.name,
+            endpoint_url=endpoint.url,
+            region=endpoint.region,
+            infra_hash=infra_hash,
+            lambda_sha256=lambda_sha256,
+            settings_hash=settings_hash,
+            outputs=outputs,
+            emulator_pid=backend.pid,
+            emulator_log=backend.log_file,
+            owner_pid=owner_pid,
+            gateway_url=backend.function_endpoint_url,
+        )
+
     def save(self, path: Path) -> None:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
@@ -218,19 +247,15 @@ class Deployer:
             module=infra_dir,
         )
 
-        record = StackRecord(
-            name=stack_name,
-            backend=backend.name,
-            endpoint_url=endpoint.url,
-            region=endpoint.region,
+        record = StackRecord.running(
+            stack_name,
+            backend,
+            endpoint,
             infra_hash=infra_hash,
             lambda_sha256=artifact.sha256,
             settings_hash=settings_hash(variables, self.config.zip_variable, self.config.outputs),
             outputs=outputs.to_json(),
-            emulator_pid=backend.pid,
-            emulator_log=backend.log_file,
             owner_pid=os.getpid(),
-            gateway_url=backend.function_endpoint_url,
         )
         record.save(workspace.record_path)
         return Stack(

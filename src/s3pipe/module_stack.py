@@ -294,17 +294,12 @@ class ModuleSession:
     def _record(self, backend: Backend, endpoint: Endpoint) -> StackRecord:
         """What the next session checks before attaching: the emulator, the module's and variables' hashes."""
         module_hash, variables_hash = self._hashes()
-        return StackRecord(
-            name=self.stack_name,
-            backend=backend.name,
-            endpoint_url=endpoint.url,
-            region=endpoint.region,
+        return StackRecord.running(
+            self.stack_name,
+            backend,
+            endpoint,
             infra_hash=module_hash,
             lambda_sha256="",
             settings_hash=variables_hash,
             outputs=self.outputs,
-            emulator_pid=backend.pid,
-            emulator_log=backend.log_file,
-            owner_pid=None,
-            gateway_url=backend.function_endpoint_url,
         )

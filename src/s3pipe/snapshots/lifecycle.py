@@ -147,19 +147,17 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         if terraform_state is not None:
             workspace.state_path.write_text(terraform_state, encoding="utf-8")
         settings = self.settings_for(stack.outputs.name_prefix, gateway_url)
-        variables = settings.to_variables(stack.endpoint.region, artifact.path)
-        record = StackRecord(
-            name=self.stack_name,
-            backend=backend.name,
-            endpoint_url=stack.endpoint.url,
-            region=stack.endpoint.region,
+        zip_variable = self.config.zip_variable
+        variables = settings.to_variables(stack.endpoint.region, artifact.path, zip_variable)
+        record = StackRecord.running(
+            self.stack_name,
+            backend,
+            stack.endpoint,
             infra_hash=infra_hash,
             lambda_sha256=artifact.sha256,
-            settings_hash=settings_hash(variables),
+            # as Deployer.deploy records it, so the next session's reuse check matches a restored stack too
+            settings_hash=settings_hash(variables, zip_variable, self.config.outputs),
             outputs=stack.outputs.to_json(),
-            emulator_pid=backend.pid,
-            emulator_log=backend.log_file,
-            gateway_url=gateway_url,
+            owner_pid=os.getpid(),
         )
-        record.owner_pid = os.getpid()
         record.save(workspace.record_path)

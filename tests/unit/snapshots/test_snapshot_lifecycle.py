@@ -223,6 +223,24 @@ def test_a_later_session_restores_without_applying(world: World) -> None:
     assert f"{workspace.root}/artifacts/x.zip" in state
 
 
+def test_a_restored_stack_is_recorded_as_the_reuse_check_computes_it_with_an_output_mapping(
+    project: HarnessConfig,
+) -> None:
+    mapping = {"bucket": "bucket_name"}
+    world = World(project.with_overrides(outputs=mapping, zip_variable="handler_zip"))
+    world.open("pytest-gw0")
+
+    opened = world.open("pytest-gw1")
+
+    record = StackRecord.load(world.deployer.workspace("pytest-gw1").record_path)
+    assert record is not None
+    settings = world.settings_for(PREFIX, opened.gateway_url)
+    variables = settings.to_variables("ap-northeast-1", Path("x.zip"), "handler_zip")
+    # what StackSession.evaluate_reuse compares: the mapping is part of it, the zip variable is not
+    assert record.settings_hash == settings_hash(variables, "handler_zip", mapping)
+    assert record.settings_hash != settings_hash(variables)
+
+
 # ---------------------------------------------------------------------------- bad snapshots fall back
 
 
