@@ -5,7 +5,7 @@ this pipeline at all. The same backends, endpoint guard and Terraform driver as 
 stack; each module stack gets its own backend instance and workspace.
 
 On the embedded backend (with ``snapshots`` on) a module stack opens through the same snapshot
-cache as the pipeline's (:mod:`s3pipe.snapshots.flow`), keyed by the module's files, its variables
+cache as the pipeline's (:mod:`s3pipe.snapshots.modules`), keyed by the module's files, its variables
 and the MiniStack/Terraform/provider versions, not by the stack's name: the first open applies and
 stores a snapshot, later ones restore it on new ports. No canary knows an arbitrary module, so
 Terraform verifies a restore: ``terraform plan -detailed-exitcode`` against the restored emulator
@@ -22,29 +22,25 @@ otherwise one line says why, the recorded emulator is stopped, and the stack ope
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from s3pipe.backends.attached import AttachedBackend
 from s3pipe.backends.base import Backend, Capability, Endpoint, Probes
-from s3pipe.backends.embedded import EmbeddedBackend
 from s3pipe.backends.probes import real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, settings_hash
-from s3pipe.errors import HarnessError
 from s3pipe.progress import Progress
-from s3pipe.snapshots.flow import EmulatorFactory, SnapshotFlow, add_emulator_environment
-from s3pipe.snapshots.inputs import module_key_parts
-from s3pipe.snapshots.store import Snapshot, SnapshotStore, Unusable
+from s3pipe.snapshots.flow import add_emulator_environment
+from s3pipe.snapshots.modules import ModuleOpened, ModuleSnapshots
+from s3pipe.snapshots.store import SnapshotStore
 from s3pipe.stack import make_client
 from s3pipe.terraform.workspace import content_hash, module_files
-from s3pipe.warm import attach_problem, claim, release_claim, retire
-
-#: Changes named in the line that discards a snapshot whose plan is not clean.
-_CHANGES_SHOWN = 3
+from s3pipe.warm import NO_RECORD, attach_problem, claim, release_claim, retire
 
 
 @dataclass
@@ -71,83 +67,6 @@ class ModuleStack:
                 f"module stack {self.name!r} has no output {name!r} (it has: {', '.join(sorted(self.outputs))})"
             )
         return self.outputs[name]
-
-
-@dataclass
-class ModuleOpened:
-    """A started backend with the module applied (or restored) on it."""
-
-    backend: Backend
-    endpoint: Endpoint
-    outputs: dict[str, Any]
-
-    def snapshot_outputs(self) -> Mapping[str, Any]:
-        return self.outputs
-
-    def restarted(self, backend: EmbeddedBackend, endpoint: Endpoint) -> ModuleOpened:
-        return ModuleOpened(backend, endpoint, self.outputs)
-
-
-#: Start a backend with these extra emulator variables and apply the module.
-ModuleColdStart = Callable[[Mapping[str, str]], ModuleOpened]
-
-
-class ModuleSnapshots(SnapshotFlow[ModuleOpened]):
-    """Open a module stack through the snapshot cache; a restore counts only when Terraform plans no change."""
-
-    def __init__(
-        self,
-        config: HarnessConfig,
-        progress: Progress,
-        deployer: Deployer,
-        stack_name: str,
-        *,
-        module_dir: Path,
-        variables: Mapping[str, Any],
-        store: SnapshotStore | None = None,
-        emulator: EmulatorFactory | None = None,
-        installed: Callable[[], Mapping[str, str]] | None = None,
-    ) -> None:
-        super().__init__(config, progress, deployer, stack_name, store=store, emulator=emulator, installed=installed)
-        self.module_dir = module_dir
-        self.variables = dict(variables)
-
-    def open(self, cold: ModuleColdStart) -> ModuleOpened:
-        """Restore the snapshot of this module and variables, or apply (``cold``) and store one."""
-        parts = module_key_parts(self.config, self.module_dir, self.variables)
-        return self.open_through(parts, cold, self._restore)
-
-    def _restore(self, snapshot: Snapshot) -> ModuleOpened | Unusable:
-        started = self._start_restored(snapshot)
-        if isinstance(started, Unusable):
-            return started
-        backend, endpoint = started.backend, started.endpoint
-        problem = self._plan_problem(backend, endpoint, started.restored.terraform_state)
-        if problem is not None:
-            backend.stop()
-            self.workspace.forget_state()
-            return Unusable(problem)
-        self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, plan clean")
-        return ModuleOpened(backend, endpoint, started.restored.outputs)
-
-    def _plan_problem(self, backend: Backend, endpoint: Endpoint, terraform_state: str | None) -> str | None:
-        """None when ``terraform plan`` finds the restored resources as the restored state names them."""
-        if terraform_state is None:
-            return "it holds no Terraform state to verify it with"
-        self.workspace.state_path.write_text(terraform_state, encoding="utf-8")
-        try:
-            terraform, _hash = self.deployer.prepare_module(
-                self.stack_name, backend, endpoint, self.module_dir, self.variables
-            )
-            with self.progress.timed("plan"):
-                check = terraform.plan_is_clean()
-        except HarnessError as error:
-            return f"terraform plan against it failed ({'; '.join([error.summary, *error.seen[-1:]])})"
-        if check.clean:
-            return None
-        shown = ", ".join(check.changes[:_CHANGES_SHOWN]) or "no change listed"
-        more = f" and {len(check.changes) - _CHANGES_SHOWN} more" if len(check.changes) > _CHANGES_SHOWN else ""
-        return f"terraform plan against it is not clean (exit 2: {shown}{more})"
 
 
 class ModuleSession:
@@ -189,15 +108,18 @@ class ModuleSession:
     def record_path(self) -> Path:
         return self.deployer.workspace(self.stack_name).record_path
 
+    @cached_property
     def _hashes(self) -> tuple[str, str]:
-        """What a warm module stack must match: the module's files and the variables."""
+        """What a warm module stack must match: the module's files (read once per session) and the variables."""
         return content_hash(module_files(self.module_dir), self.module_dir), settings_hash(self.variables, "")
 
     def reuse_problem(self, record: StackRecord | None) -> str | None:
         """Why the recorded module stack cannot be attached to; None when it can."""
-        if (problem := attach_problem(record, self.backend_class, self.probes)) is not None or record is None:
-            return problem or "no warm stack recorded"
-        module_hash, variables_hash = self._hashes()
+        if record is None:
+            return NO_RECORD
+        if problem := attach_problem(record, self.backend_class, self.probes):
+            return problem
+        module_hash, variables_hash = self._hashes
         if module_hash != record.infra_hash:
             return f"the module's files in {self.module_dir} changed since it was applied (different content hash)"
         if variables_hash != record.settings_hash:
@@ -293,7 +215,7 @@ class ModuleSession:
 
     def _record(self, backend: Backend, endpoint: Endpoint) -> StackRecord:
         """What the next session checks before attaching: the emulator, the module's and variables' hashes."""
-        module_hash, variables_hash = self._hashes()
+        module_hash, variables_hash = self._hashes
         return StackRecord.running(
             self.stack_name,
             backend,

@@ -32,7 +32,7 @@ from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
 from s3pipe.terraform.workspace import content_hash, module_files
-from s3pipe.warm import attach_problem, claim, release_claim, retire, stop_emulator
+from s3pipe.warm import NO_RECORD, attach_problem, claim, release_claim, retire, stop_emulator
 
 __all__ = ["AttachedBackend", "ReuseDecision", "StackSession", "pid_alive", "stop_emulator", "stop_stack"]
 
@@ -129,8 +129,10 @@ class StackSession:
         return StackSettings(name_prefix=prefix, **overrides)
 
     def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
-        if (problem := attach_problem(record, self.backend_class, self.probes)) is not None or record is None:
-            return ReuseDecision(False, problem or "no warm stack recorded")
+        if record is None:
+            return ReuseDecision(False, NO_RECORD)
+        if problem := attach_problem(record, self.backend_class, self.probes):
+            return ReuseDecision(False, problem)
         infra_dir = self.config.path(self.config.infra_dir)
         if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
             return ReuseDecision(False, "infra/ changed since it was deployed (different content hash)")

@@ -38,10 +38,12 @@ def owned_by_another_session(record: StackRecord, alive: PidAlive) -> bool:
     return bool(record.owner_pid and record.owner_pid != os.getpid() and alive(record.owner_pid))
 
 
-def attach_problem(record: StackRecord | None, backend_class: type[Backend], probes: Probes) -> str | None:
+#: Why there is nothing to attach to.
+NO_RECORD = "no warm stack recorded"
+
+
+def attach_problem(record: StackRecord, backend_class: type[Backend], probes: Probes) -> str | None:
     """Why a recorded stack cannot be attached to, whatever its module and settings; None if it can."""
-    if record is None:
-        return "no warm stack recorded"
     if record.backend != backend_class.name:
         return f"recorded stack runs on backend {record.backend!r}"
     if record.endpoint_url is None:

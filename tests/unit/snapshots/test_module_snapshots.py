@@ -18,10 +18,10 @@ from s3pipe.backends.embedded import free_loopback_port
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer
 from s3pipe.errors import TerraformError
-from s3pipe.module_stack import ModuleOpened, ModuleSnapshots
 from s3pipe.progress import Progress
 from s3pipe.snapshots import Placement, SnapshotStore
 from s3pipe.snapshots.inputs import module_key_parts
+from s3pipe.snapshots.modules import ModuleOpened, ModuleSnapshots
 from s3pipe.terraform.cli import PlanCheck, Terraform
 
 from .test_snapshot_lifecycle import FakeEmulator
