@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, cast
+from typing import TYPE_CHECKING, Final, Literal, cast, get_args
 
 from .formats import DEFAULT_ACCEPTED_SUFFIXES, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINE_BYTES
 from .retry_budget import RetryBudget, bound_retries
@@ -84,17 +84,8 @@ class Settings:
         suffixes = tuple(
             s if s.startswith(".") else f".{s}" for s in (p.strip().lower() for p in raw_suffixes.split(",")) if s
         )
-        raw_style = env.get("S3_ADDRESSING_STYLE", "").strip().lower()
-        style: AddressingStyle | None
-        if not raw_style:
-            style = None
-        elif raw_style in ("auto", "path", "virtual"):
-            style = cast("AddressingStyle", raw_style)
-        else:
-            raise ConfigurationError(f"S3_ADDRESSING_STYLE must be auto, path or virtual, not {raw_style!r}")
-        removal = env.get("ON_OBJECT_REMOVED", "").strip().lower() or "retain"
-        if removal not in ("retain", "delete"):
-            raise ConfigurationError(f"ON_OBJECT_REMOVED must be retain or delete, not {removal!r}")
+        style = _choice_setting(env, "S3_ADDRESSING_STYLE", get_args(AddressingStyle))
+        removal = _choice_setting(env, "ON_OBJECT_REMOVED", get_args(RemovalPolicy)) or "retain"
         return cls(
             table_name=table,
             dlq_url=dlq,
@@ -104,13 +95,23 @@ class Settings:
                 env, "WRITE_CONCURRENCY", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY
             ),
             safety_margin_ms=_int_setting(env, "SAFETY_MARGIN_MS", DEFAULT_SAFETY_MARGIN_MS, 0, 600_000),
-            s3_addressing_style=style,
+            s3_addressing_style=cast("AddressingStyle | None", style),
             retry_backoff_base_s=_int_setting(env, "RETRY_BACKOFF_BASE_SECONDS", 0, 0, 43_200),
             retry_backoff_max_s=_int_setting(env, "RETRY_BACKOFF_MAX_SECONDS", 900, 0, 43_200),
             on_object_removed=cast("RemovalPolicy", removal),
             record_shard_bytes=_int_setting(env, "RECORD_SHARD_BYTES", DEFAULT_RECORD_SHARD_BYTES, 1, 1 << 40),
             max_record_shards=_int_setting(env, "MAX_RECORD_SHARDS", DEFAULT_MAX_RECORD_SHARDS, 1, 1000),
         )
+
+
+def _choice_setting(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    """One of ``choices`` (case-insensitive), or None when unset."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be {', '.join(choices[:-1])} or {choices[-1]}, not {raw!r}")
+    return raw
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -214,13 +214,18 @@ class ObjectHead:
             return False
         return True
 
-    def stored_version(self) -> str | None:
-        """The version id the head names (None: no head, so nothing of this object is stored)."""
+    def _read(self) -> Item | None:
+        """The head item as it is now (strongly consistent), or None."""
         response = self._call(
             "GetItem (the object's head)",
             lambda: self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True),
         )
-        item = response.get("Item")
+        item: Item | None = response.get("Item")
+        return item
+
+    def stored_version(self) -> str | None:
+        """The version id the head names (None: no head, so nothing of this object is stored)."""
+        item = self._read()
         return None if item is None else str(item.get("version_id", {}).get("S", ""))
 
     def remove(self) -> int:
@@ -243,11 +248,7 @@ class ObjectHead:
         """This version wrote entries 1..``written_through`` after a newer one claimed the head:
         delete them; returns the head's S3 record (to write the newer version again over them)."""
         self._delete((self._pk(o, self.shards), record_sort_key(o)) for o in range(1, written_through + 1))
-        response = self._call(
-            "GetItem (the object's head)",
-            lambda: self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True),
-        )
-        raw = response.get("Item", {}).get("record", {}).get("S")
+        raw = (self._read() or {}).get("record", {}).get("S")
         if not raw:
             return None
         record = json.loads(raw)

@@ -86,9 +86,6 @@ class Terraform:
         self.workdir = workdir
         self.env = dict(env)
 
-    def version(self) -> str:
-        return terraform_version(self.binary)
-
     def init(self, extra_args: Sequence[str] = ()) -> RunResult:
         return self._run(["init", "-input=false", "-no-color", "-reconfigure", *extra_args], streaming_json=False)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from s3pipe.errors import TerraformError
-from s3pipe.terraform.cli import ResourceTiming, Terraform
+from s3pipe.terraform.cli import ResourceTiming, Terraform, terraform_version
 
 FAKE_TERRAFORM = """\
 #!{python}
@@ -159,7 +159,7 @@ def test_binary_is_resolved_on_path(fake: FakeTerraform, workdir: Path) -> None:
 
 def test_version_parses_the_json_answer(fake: FakeTerraform, workdir: Path) -> None:
     fake.scenario({"version": {"stdout": ['{"terraform_version": "1.9.5", "platform": "linux_amd64"}']}})
-    assert terraform(workdir).version() == "1.9.5"
+    assert terraform_version(terraform(workdir).binary) == "1.9.5"
     assert fake.calls()[0]["argv"] == ["version", "-json"]
 
 
