@@ -573,6 +573,13 @@ def ignore_reason(ref: S3ObjectRef, deps: Dependencies) -> str | None:
     return None
 
 
+def failure(exc: IngestError | ClientError | BotoCoreError) -> tuple[Status, str]:
+    """The outcome of an object that failed with ``exc``: permanent (dead-lettered) or transient (retried)."""
+    if isinstance(exc, IngestError):
+        return ("permanent" if isinstance(exc, PermanentError) else "transient"), exc.reason
+    return "transient", f"AWS error: {describe_aws_error(exc)}"
+
+
 def object_head(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, shards: int = 1) -> ObjectHead:
     """The head item of the event's object, for the version the event names (versions.py)."""
     return ObjectHead(
@@ -603,10 +610,8 @@ def remove_object(ref: S3ObjectRef, deps: Dependencies, deadline: Deadline, pass
         deleted = head.remove()
     except SupersededError as exc:
         return outcome("ignored", exc.reason)
-    except IngestError as exc:
-        return outcome("permanent" if isinstance(exc, PermanentError) else "transient", exc.reason)
-    except (ClientError, BotoCoreError) as exc:
-        return outcome("transient", f"AWS error: {describe_aws_error(exc)}")
+    except (IngestError, ClientError, BotoCoreError) as exc:
+        return outcome(*failure(exc))
     return outcome("removed", f"{ref.event_name}: {deleted} record(s) deleted")
 
 
@@ -637,10 +642,7 @@ def process_object(
         if ingest.resume_after:  # earlier passes of this version wrote items
             return ingest.superseded(ingest.resume_after)
         return ingest.outcome("ignored", exc.reason, rejected=0)
-    except IngestError as exc:
-        status: Status = "permanent" if isinstance(exc, PermanentError) else "transient"
-        return ingest.outcome(status, exc.reason, rejected=0)
-    except (ClientError, BotoCoreError) as exc:
-        return ingest.outcome("transient", f"AWS error: {describe_aws_error(exc)}", rejected=0)
+    except (IngestError, ClientError, BotoCoreError) as exc:
+        return ingest.outcome(*failure(exc), rejected=0)
     except OSError as exc:  # a connection reset while streaming the body, not wrapped by botocore
         return ingest.outcome("transient", f"I/O error: {type(exc).__name__}: {exc}", rejected=0)
