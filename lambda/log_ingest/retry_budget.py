@@ -30,7 +30,7 @@ class RetryBudget:
     def __init__(self) -> None:
         self._deadline: Deadline | None = None
         self._lock = threading.Lock()
-        #: Retries refused because the invocation could not afford them (for tests and logs).
+        #: Retries refused because the invocation could not afford them (what the tests observe).
         self.refused = 0
 
     @contextlib.contextmanager
