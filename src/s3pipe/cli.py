@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from s3pipe.backends.base import Capability
 from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Option
 from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
@@ -63,8 +64,21 @@ def print_stack(stack: Stack) -> None:
     print(f"  {aws} dynamodb scan --table-name {outputs.table_name}")
     print(f"  {aws} sqs receive-message --queue-url {outputs.dlq_url}")
     print(f"  {aws} logs tail {outputs.log_group_name} --follow")
-    print("  (credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)")
+    print(f"  ({credentials_note(stack)})")
     print()
+
+
+def credentials_note(stack: Stack) -> str:
+    """What a person's own tools (the AWS CLI, boto3, tflocal) may sign with against this stack."""
+    if stack.has(Capability.ANY_CALLER_CREDENTIALS):
+        return (
+            "any access key and secret work, e.g. the article's `aws configure --profile localstack` with "
+            "DUMMY/DUMMY; the function still runs as its role, and calls outside its policy are denied"
+        )
+    if stack.endpoint.url is None:
+        return "credentials: your AWS profile's"
+    fake = stack.endpoint.credentials  # an emulator that checks keys: its own fake pair
+    return f"credentials: AWS_ACCESS_KEY_ID={fake.access_key_id} AWS_SECRET_ACCESS_KEY={fake.secret_access_key}"
 
 
 def cmd_up(args: argparse.Namespace) -> int:

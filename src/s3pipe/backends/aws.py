@@ -119,6 +119,7 @@ class AwsBackend(Backend):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
         Capability.FUNCTION_ENDPOINT_OVERRIDE,
         Capability.FAST_REDEPLOY,
+        Capability.ANY_CALLER_CREDENTIALS,  # AWS checks every key
     }
 
     @classmethod

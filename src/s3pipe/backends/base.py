@@ -50,6 +50,7 @@ class Capability(enum.Enum):
     LOG_RETRIEVAL = "the function's log lines can be read back from CloudWatch Logs"
     FUNCTION_ENDPOINT_OVERRIDE = "the function honours AWS_ENDPOINT_URL* from its environment (fault injection)"
     FAST_REDEPLOY = "stacks are cheap: warm reuse and redeploys take seconds"
+    ANY_CALLER_CREDENTIALS = "any access key from outside (the AWS CLI's dummy profile) acts as the account's root"
 
 
 @dataclass(frozen=True)

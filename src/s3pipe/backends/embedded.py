@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from s3pipe.deploy import StackRecord
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
+#: MiniStack's entry point with any outside key accepted as its root (run by the emulator's interpreter).
+CALLER_KEYS = Path(__file__).with_name("caller_keys.py")
 #: The function gateway, run by the harness's own interpreter (the package is stdlib only).
 GATEWAY_MODULE = "s3pipe.gateway"
 
@@ -74,8 +76,9 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "LOG_LEVEL": "INFO",
-            # IAM enforced as on AWS: the function's calls are evaluated against its execution role
-            # (the harness and Terraform sign with the root test key, which IAM does not restrict)
+            # IAM enforced as on AWS: the function's calls are evaluated against its execution role. The
+            # harness and Terraform sign with the root key; any other key MiniStack does not know (the AWS
+            # CLI's DUMMY profile) is taken as the root's by caller_keys.py, as on LocalStack.
             "AUTH": "true",
             "PYTHONUNBUFFERED": "1",
             **loopback_no_proxy(env),
@@ -98,6 +101,7 @@ class EmbeddedBackend(Backend):
             Capability.FUNCTION_ENDPOINT_OVERRIDE,
             Capability.FAST_REDEPLOY,
             Capability.IAM_ENFORCEMENT,
+            Capability.ANY_CALLER_CREDENTIALS,
         }
     )
     owns_emulator: ClassVar[bool] = True
@@ -194,7 +198,7 @@ class EmbeddedBackend(Backend):
         if pruned:
             self.progress.stage("emulator", f"removed the logs of {len(pruned)} old run(s) from {self.log_dir}")
         self.log_path = self.log_dir / f"ministack-{self.port}.log"
-        command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), "-m", "ministack"]
+        command = [str(python), str(SUPERVISOR), "--watch-stdin", "--", str(python), str(CALLER_KEYS)]
         if self.gateway:
             self.gateway_port = self.requested_gateway_port or free_loopback_port()
             while self.gateway_port == self.port:

@@ -147,8 +147,8 @@ class ExternalBackend(Backend):
             return self.capabilities
         match self.flavour.product:
             case "ministack":
-                if self.flavour.iam_enforced:
-                    return EmbeddedBackend.capabilities
+                if self.flavour.iam_enforced:  # a plain MiniStack with AUTH=true knows only its own keys
+                    return EmbeddedBackend.capabilities - {Capability.ANY_CALLER_CREDENTIALS}
                 return EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
             case "localstack":
                 return LocalStackBackend.capabilities

@@ -127,6 +127,8 @@ def test_matrix_is_consistent() -> None:
     assert Capability.IAM_ENFORCEMENT in aws & embedded  # MiniStack with AUTH=true
     assert Capability.IAM_ENFORCEMENT not in localstack | external
     assert Capability.LAMBDA_EXECUTION in embedded & localstack & aws
+    assert Capability.ANY_CALLER_CREDENTIALS in embedded  # caller_keys.py in front of MiniStack
+    assert Capability.ANY_CALLER_CREDENTIALS not in aws  # AWS checks every key
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

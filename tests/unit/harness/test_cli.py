@@ -9,6 +9,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -250,3 +252,33 @@ def test_interrupt_becomes_exit_code_130(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(cli, "cmd_status", interrupted)
     assert cli.main(["status"]) == 130
+
+
+# ---------------------------------------------------------------------------- up's credentials line
+
+
+def _stack_on(backend: str) -> Any:
+    """What ``credentials_note`` reads of a stack: its capabilities and endpoint."""
+    from s3pipe.backends.base import Credentials, Endpoint
+    from s3pipe.backends.registry import backend_class
+
+    capabilities = backend_class(backend).capabilities
+    url = None if backend == "aws" else "http://127.0.0.1:4566"
+    return SimpleNamespace(
+        has=lambda capability: capability in capabilities,
+        endpoint=Endpoint(url, "ap-northeast-1", Credentials.fake()),
+    )
+
+
+def test_up_says_any_credentials_work_on_the_embedded_emulator() -> None:
+    note = cli.credentials_note(_stack_on("embedded"))
+    assert "any access key and secret work" in note
+    assert "DUMMY/DUMMY" in note
+    assert "test" not in note.split()  # no longer printed as a requirement
+
+
+def test_up_names_the_fake_pair_where_the_emulator_checks_keys() -> None:
+    assert (
+        cli.credentials_note(_stack_on("external")) == "credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
+    )
+    assert cli.credentials_note(_stack_on("aws")) == "credentials: your AWS profile's"
