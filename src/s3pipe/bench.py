@@ -280,14 +280,8 @@ class Bench:
 
     def seed_style_ratio(self, stack: Stack) -> None:
         name = f"{stack.outputs.name_prefix}-seed-{secrets.token_hex(2)}"
-        # the shipped function's endpoint (the function gateway on the embedded backend: on AWS the calls
-        # go over TLS, and the bucket policy denies plain HTTP, which MiniStack's IAM enforcement checks)
-        shipped = stack.lambda_.get_function_configuration(FunctionName=stack.outputs.function_name)
-        endpoints = {
-            k: v
-            for k, v in (shipped.get("Environment") or {}).get("Variables", {}).items()
-            if k.startswith("AWS_ENDPOINT_URL")
-        }
+        # like every function on the embedded backend it calls through the function gateway, as the shipped one
+        # (on AWS the calls go over TLS, and the bucket policy denies plain HTTP, which MiniStack checks too)
         stack.lambda_.create_function(
             FunctionName=name,
             Runtime="python3.12",
@@ -296,7 +290,7 @@ class Bench:
             Code={"ZipFile": zip_bytes({"seed_handler.py": SEED_STYLE_SOURCE.encode()})},
             Timeout=900,
             MemorySize=512,
-            Environment={"Variables": {**endpoints, "TABLE_NAME": stack.outputs.table_name}},
+            Environment={"Variables": {"TABLE_NAME": stack.outputs.table_name}},
         )
         stack.lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
         invoker = stack.client("lambda", read_timeout=900)

@@ -19,7 +19,6 @@ from typing import Any
 
 from s3pipe.backends.attached import AttachedBackend
 from s3pipe.backends.base import Backend, Endpoint, Probes
-from s3pipe.backends.embedded import function_gateway_environment
 from s3pipe.backends.probes import pid_alive, real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
@@ -111,22 +110,16 @@ class StackSession:
         self._started_backend = False
 
     # ------------------------------------------------------------------ reuse
-    def _settings(self, record: StackRecord | None, gateway_url: str | None = None) -> StackSettings:
+    def _settings(self, record: StackRecord | None) -> StackSettings:
         """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack.
 
-        With a function gateway the function's ``AWS_ENDPOINT_URL`` points at it (a user-supplied
-        ``extra_environment`` wins on a collision); on a warm stack it is the recorded gateway, so the
-        settings hash does not change between sessions on the same emulator.
+        The function gateway needs no variable: the emulator names it as every function's endpoint.
         """
         prefix = str(record.outputs.get("name_prefix")) if record else StackSettings.unique_prefix(self.stack_name)
-        return self._settings_for(prefix, gateway_url)
+        return self._settings_for(prefix)
 
-    def _settings_for(self, prefix: str, gateway_url: str | None) -> StackSettings:
-        overrides = dict(self.settings_overrides)
-        if gateway_url:
-            user = dict(overrides.get("extra_environment") or {})
-            overrides["extra_environment"] = {**function_gateway_environment(gateway_url), **user}
-        return StackSettings(name_prefix=prefix, **overrides)
+    def _settings_for(self, prefix: str) -> StackSettings:
+        return StackSettings(name_prefix=prefix, **self.settings_overrides)
 
     def evaluate_reuse(self, record: StackRecord | None, settings: StackSettings) -> ReuseDecision:
         if record is None:
@@ -151,7 +144,7 @@ class StackSession:
         started = time.monotonic()
         workspace = self.deployer.workspace(self.stack_name)
         record = StackRecord.load(workspace.record_path)
-        settings = self._settings(record, record.gateway_url if record else None)
+        settings = self._settings(record)
         if self.config.reuse and self.backend_class.supports_warm_reuse:
             decision = self.evaluate_reuse(record, settings)
             if decision.reusable and record is not None and record.endpoint_url is not None:
@@ -200,7 +193,7 @@ class StackSession:
         self.endpoint = endpoint
         self._started_backend = True
         gateway_url = backend.function_endpoint_url
-        settings = self._settings(record, gateway_url)
+        settings = self._settings(record)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         return Opened(backend, endpoint, stack, gateway_url)
 

@@ -5,8 +5,11 @@ supervisor (``supervisor.py``) that owns its process group, so stopping the back
 test process dying, also reaps the Lambda workers.
 
 Beside it, in the same group, runs the function gateway (``python -m s3pipe.gateway``): a recording,
-fault-injecting proxy on its own loopback port. The deployed function's ``AWS_ENDPOINT_URL``
-points at it (:func:`function_gateway_environment`); Terraform and the tests talk to MiniStack.
+fault-injecting proxy on its own loopback port. MiniStack's own ``AWS_ENDPOINT_URL`` names it, and
+MiniStack gives every function it runs that value unless the function sets its own
+(``ministack/core/lambda_runtime.py``: the function's variables, then the host's, then MiniStack
+itself): every deployed function's SDK calls go through the gateway, whatever its module declares.
+Terraform and the tests talk to MiniStack.
 """
 
 from __future__ import annotations
@@ -43,26 +46,21 @@ GATEWAY_MODULE = "s3pipe.gateway"
 _SCRUBBED_PREFIXES = ("AWS_",)
 
 
-def function_gateway_environment(gateway_url: str) -> dict[str, str]:
-    """The function's variables that send every AWS call it makes through the gateway.
-
-    MiniStack gives a worker the function's own ``AWS_ENDPOINT_URL`` before its default; a loopback
-    IP endpoint makes botocore address S3 path-style on its own (no ``S3_ADDRESSING_STYLE`` needed).
-    """
-    return {"AWS_ENDPOINT_URL": gateway_url}
-
-
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def emulator_environment(port: int, region: str, base: dict[str, str] | None = None) -> dict[str, str]:
+def emulator_environment(
+    port: int, region: str, base: dict[str, str] | None = None, *, function_endpoint: str | None = None
+) -> dict[str, str]:
     """The emulator's environment: no real AWS settings at all, fake credentials, loopback only.
 
     The Lambda workers inherit this environment, so scrubbing it is what keeps a handler running
-    in the emulator from ever seeing the developer's real credentials.
+    in the emulator from ever seeing the developer's real credentials. ``function_endpoint`` (the
+    function gateway) becomes every function's ``AWS_ENDPOINT_URL`` unless the function sets its own;
+    a loopback IP endpoint makes botocore address S3 path-style on its own.
     """
     env = {k: v for k, v in (base if base is not None else os.environ).items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
@@ -84,6 +82,8 @@ def emulator_environment(port: int, region: str, base: dict[str, str] | None = N
             **loopback_no_proxy(env),
         }
     )
+    if function_endpoint is not None:
+        env["AWS_ENDPOINT_URL"] = function_endpoint
     return env
 
 
@@ -221,7 +221,10 @@ class EmbeddedBackend(Backend):
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**emulator_environment(self.port, self.region), **self.environment},
+                env={
+                    **emulator_environment(self.port, self.region, function_endpoint=self.function_endpoint_url),
+                    **self.environment,
+                },
                 cwd=self.log_dir,
                 start_new_session=True,
             )

@@ -83,8 +83,32 @@ def audit_stack(
     policies = load_role_policies(iam, role)
     page = gateway.page(since)
     return audit_calls(
-        policies, page.calls, stack=stack.name, role=role, since=since, expected=expected, dropped=page.dropped
+        policies,
+        page.calls,
+        stack=stack.name,
+        role=role,
+        since=since,
+        expected=expected,
+        dropped=page.dropped,
+        unobserved="" if page.calls else why_no_calls(stack),
     )
+
+
+def why_no_calls(stack: Stack) -> str:
+    """Why the gateway saw no call of the stack's function: its own endpoint setting, or no invocation seen."""
+    try:
+        configuration = stack.lambda_.get_function_configuration(FunctionName=stack.outputs.function_name)
+    except Exception as error:  # the reason is a courtesy: never fail the audit over it
+        return f"no call reached the function gateway (the function's configuration could not be read: {error})"
+    variables = (configuration.get("Environment") or {}).get("Variables") or {}
+    own = {name: value for name, value in variables.items() if name.startswith("AWS_ENDPOINT_URL")}
+    if own and stack.gateway_url not in own.values():
+        settings = ", ".join(f"{name}={value}" for name, value in sorted(own.items()))
+        return (
+            f"the function sets its own endpoint ({settings}), so its calls bypass the function gateway; drop it "
+            "from the function's environment to have its calls audited and fault plans applied"
+        )
+    return "no call reached the function gateway in this run (did the tests make the function call AWS?)"
 
 
 def write_report(report: AuditReport, state_dir: Path) -> list[Path]:

@@ -160,6 +160,8 @@ class AuditReport:
     expected: list[tuple[Violation, ExpectedDenial]] = field(default_factory=list)
     #: Calls of the run the bounded gateway journal dropped before the audit read them (not audited).
     dropped: int = 0
+    #: Why no call was observed, when none was: then no grant is called unused (nothing can be said of them).
+    unobserved: str = ""
 
     @property
     def ok(self) -> bool:
@@ -198,6 +200,7 @@ class AuditReport:
             ],
             "not_evaluated": [_kind_json(kind) for kind in self.not_evaluated],
             "unused": [_grant_json(p) for p in self.unused],
+            "not_observed": self.unobserved or None,
             "used_by_lambda_service": [_grant_json(p) for p in self.platform],
         }
 
@@ -229,10 +232,16 @@ class AuditReport:
                 f"  {v.action} on {v.example} ({v.calls} call(s)): {e.test}" + (f" -- {e.reason}" if e.reason else "")
                 for v, e in self.expected
             )
-        lines.append("permissions never used by the function in this run:")
-        lines.extend(f"  {p.statement}: {p.action} on {p.resource}" for p in self.unused)
-        if not self.unused:
-            lines.append("  (none)")
+        if self.calls_seen == 0:
+            lines.append("permissions never used by the function in this run: NOT OBSERVED")
+            lines.append(
+                f"  no call of the function was observed, so none of its grants can be called unused: {self.unobserved}"
+            )
+        else:
+            lines.append("permissions never used by the function in this run:")
+            lines.extend(f"  {p.statement}: {p.action} on {p.resource}" for p in self.unused)
+            if not self.unused:
+                lines.append("  (none)")
         lines.append(f"permissions {PLATFORM_NOTE}:")
         lines.extend(f"  {p.statement}: {p.action} on {p.resource} ({p.note})" for p in self.platform)
         if not self.platform:
@@ -271,10 +280,12 @@ def audit_calls(
     since: int = 0,
     expected: Sequence[ExpectedDenial] = (),
     dropped: int = 0,
+    unobserved: str = "no call reached the function gateway",
 ) -> AuditReport:
     """Evaluate every permission every call needed against the policies; group, suggest, find unused.
 
-    Violations an ``expected`` denial covers are reported apart and do not make the report fail.
+    Violations an ``expected`` denial covers are reported apart and do not make the report fail. With no
+    call at all no grant is called unused: ``unobserved`` says why nothing was seen instead.
     """
     statements = [s for policy in policies for s in policy.statements]
     groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -328,6 +339,8 @@ def audit_calls(
                 )
             )
     unused, platform = _unused_permissions(statements, observed)
+    if not calls:
+        unused = []
     kept: list[Violation] = []
     covered: list[tuple[Violation, ExpectedDenial]] = []
     for violation in violations:
@@ -348,6 +361,7 @@ def audit_calls(
         unused=unused,
         platform=platform,
         expected=covered,
+        unobserved="" if calls else unobserved,
     )
 
 

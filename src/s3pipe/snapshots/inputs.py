@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from s3pipe.backends.embedded import emulator_environment, function_gateway_environment
+from s3pipe.backends.embedded import emulator_environment
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import StackSettings
 from s3pipe.lambda_zip import source_files, zip_bytes
@@ -17,8 +17,6 @@ from s3pipe.terraform.cli import terraform_version
 from s3pipe.terraform.providers import ProviderInstallation
 from s3pipe.terraform.workspace import content_hash, module_files
 
-#: A stand-in gateway URL for computing the key outside a session (its port is replaced anyway).
-_ANY_GATEWAY_URL = "http://127.0.0.1:1"
 _IMPLIED_MIRROR = "implied local mirror "
 _CLI_CONFIG = "CLI config "
 
@@ -37,7 +35,7 @@ def provider_part(config: HarnessConfig) -> str:
 
 
 #: Emulator variables that depend on the session (ports, proxies), not on what the emulator does.
-_SESSION_EMULATOR_VARIABLES = ("GATEWAY_PORT", "NO_PROXY", "no_proxy")
+_SESSION_EMULATOR_VARIABLES = ("GATEWAY_PORT", "NO_PROXY", "no_proxy", "AWS_ENDPOINT_URL")
 
 
 def emulator_part(config: HarnessConfig) -> str:
@@ -77,10 +75,9 @@ def _key_parts(config: HarnessConfig, module_dir: Path, lambda_sha256: str, vari
 
 def default_key_parts(config: HarnessConfig) -> KeyParts:
     """The key of the default stack (pytest's session stack, ``s3pipe demo``/``up``): what CI caches by."""
-    settings = StackSettings(name_prefix="-", extra_environment=function_gateway_environment(_ANY_GATEWAY_URL))
-    variables = settings.to_variables(config.region, Path("lambda.zip"))
+    variables = StackSettings(name_prefix="-").to_variables(config.region, Path("lambda.zip"))
     data = zip_bytes(source_files(config.path(config.lambda_dir)))
-    return key_parts(config, variables, hashlib.sha256(data).hexdigest(), _ANY_GATEWAY_URL)
+    return key_parts(config, variables, hashlib.sha256(data).hexdigest(), None)
 
 
 def installed_ministack_version(python: Path) -> str | None:

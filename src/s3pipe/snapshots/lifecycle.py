@@ -33,9 +33,6 @@ from s3pipe.stack import Stack, StackOutputs
 
 __all__ = ["LOCK_TIMEOUT", "STATE_DIR_NAME", "Opened", "SessionSnapshots"]
 
-#: A stand-in for the gateway URL while computing the key (its port becomes a placeholder).
-_KEY_GATEWAY_URL = "http://127.0.0.1:1"
-
 
 @dataclass
 class Opened:
@@ -55,8 +52,8 @@ class Opened:
 
 #: Start the backend with these extra emulator variables and apply the module (the session's cold path).
 ColdStart = Callable[[Mapping[str, str]], Opened]
-#: The session's settings for a name prefix and a function gateway URL.
-SettingsFor = Callable[[str, str | None], StackSettings]
+#: The session's settings for a name prefix.
+SettingsFor = Callable[[str], StackSettings]
 Canary = Callable[[Stack, str], str | None]
 
 
@@ -97,9 +94,9 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         self.canary = canary
 
     def key_parts(self, artifact: LambdaArtifact) -> KeyParts:
-        settings = self.settings_for("-", _KEY_GATEWAY_URL)
+        settings = self.settings_for("-")
         variables = settings.to_variables(self.config.region, self.workspace.artifacts / "lambda.zip")
-        return key_parts(self.config, variables, artifact.sha256, _KEY_GATEWAY_URL)
+        return key_parts(self.config, variables, artifact.sha256, None)
 
     def open(self, cold: ColdStart) -> Opened:
         """Restore the snapshot of this key, or apply (``cold``) and store one; fall back to ``cold`` with a line."""
@@ -128,7 +125,7 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         if problem := self.canary(stack, artifact.base64sha256):
             backend.stop()
             return Unusable(f"canary failed: {problem}")
-        self._record(stack, backend, artifact, started.restored.terraform_state, gateway_url)
+        self._record(stack, backend, artifact, started.restored.terraform_state)
         stack.timings = {"restore": started.seconds}
         self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, canary passed")
         return Opened(backend, endpoint, stack, gateway_url)
@@ -139,14 +136,13 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         backend: EmbeddedBackend,
         artifact: LambdaArtifact,
         terraform_state: str | None,
-        gateway_url: str | None,
     ) -> None:
         """What a deploy leaves: the module in ``work/``, Terraform's state, ``stack.json``."""
         workspace = self.workspace
         infra_hash = workspace.sync(self.config.path(self.config.infra_dir))
         if terraform_state is not None:
             workspace.state_path.write_text(terraform_state, encoding="utf-8")
-        settings = self.settings_for(stack.outputs.name_prefix, gateway_url)
+        settings = self.settings_for(stack.outputs.name_prefix)
         zip_variable = self.config.zip_variable
         variables = settings.to_variables(stack.endpoint.region, artifact.path, zip_variable)
         record = StackRecord.running(

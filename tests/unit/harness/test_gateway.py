@@ -26,7 +26,7 @@ from botocore_requests import (
     botocore_client,
 )
 
-from s3pipe.backends.embedded import SUPERVISOR, function_gateway_environment
+from s3pipe.backends.embedded import SUPERVISOR, emulator_environment
 from s3pipe.backends.supervisor import split_commands
 from s3pipe.config import HarnessConfig
 from s3pipe.gateway import probe_gateway
@@ -413,15 +413,18 @@ def test_the_gateway_answers_the_health_probe_of_the_backend(gateway: GatewaySer
     assert not probe_gateway("http://127.0.0.1:9", timeout=1).healthy
 
 
-def test_the_function_gets_the_gateway_as_its_endpoint_and_user_variables_win(tmp_path: Path) -> None:
-    config = HarnessConfig(root=tmp_path)
+def test_every_function_gets_the_gateway_from_the_emulator_not_from_a_module_variable(tmp_path: Path) -> None:
+    """MiniStack gives a function the host's AWS_ENDPOINT_URL unless the function sets its own: no module
+    variable is needed, and a user's own ``extra_environment`` is passed through untouched."""
     gateway_url = "http://127.0.0.1:40001"
-    assert function_gateway_environment(gateway_url) == {"AWS_ENDPOINT_URL": gateway_url}
+    assert emulator_environment(4566, "ap-northeast-1", base={}, function_endpoint=gateway_url)["AWS_ENDPOINT_URL"] == (
+        gateway_url
+    )
+    assert "AWS_ENDPOINT_URL" not in emulator_environment(4566, "ap-northeast-1", base={})
 
-    plain = StackSession(config, Progress(), "dev")._settings(None, gateway_url)
-    assert plain.extra_environment == {"AWS_ENDPOINT_URL": gateway_url}
+    config = HarnessConfig(root=tmp_path)
     user = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5555", "CHAOS": "1"}
-    custom = StackSession(config, Progress(), "dev", {"extra_environment": user})._settings(None, gateway_url)
+    custom = StackSession(config, Progress(), "dev", {"extra_environment": user})._settings(None)
     assert custom.extra_environment == user
     assert StackSession(config, Progress(), "dev")._settings(None).extra_environment == {}
 

@@ -14,7 +14,7 @@ from iam_calls import (
 )
 
 from s3pipe.config import HarnessConfig
-from s3pipe.iam.audit import AuditResult, audit_session, failed, summary_lines
+from s3pipe.iam.audit import AuditResult, audit_session, failed, summary_lines, why_no_calls
 from s3pipe.iam.report import audit_calls
 
 # ---------------------------------------------------------------------------------------------- session glue
@@ -68,3 +68,38 @@ def test_summary_of_a_clean_audit() -> None:
 def test_an_audit_result_crosses_to_the_xdist_controller_unchanged() -> None:
     result = AuditResult("pytest-gw0", ok=False, violations=("dynamodb:DeleteItem ...",), text="t", paths=("/r.json",))
     assert AuditResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+
+
+def _stack_with_function_environment(variables: dict[str, str] | None, *, fails: bool = False) -> Any:
+    def configuration(FunctionName: str) -> dict[str, Any]:  # noqa: N803 - boto3's keyword
+        if fails:
+            raise RuntimeError("no such function")
+        return {"FunctionName": FunctionName, "Environment": {"Variables": variables or {}}}
+
+    return SimpleNamespace(
+        gateway_url=GATEWAY,
+        outputs=SimpleNamespace(function_name="fn"),
+        lambda_=SimpleNamespace(get_function_configuration=configuration),
+    )
+
+
+def test_no_calls_because_the_function_sets_its_own_endpoint() -> None:
+    stack = _stack_with_function_environment({"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "TABLE": "t"})
+    reason = why_no_calls(stack)
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:4566" in reason
+    assert "bypass the function gateway" in reason
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        _stack_with_function_environment({"TABLE": "t"}),
+        _stack_with_function_environment({"AWS_ENDPOINT_URL": GATEWAY}),  # pointing at the gateway itself
+    ],
+)
+def test_no_calls_reached_the_gateway(stack: Any) -> None:
+    assert why_no_calls(stack).startswith("no call reached the function gateway in this run")
+
+
+def test_the_reason_never_fails_the_audit() -> None:
+    assert "could not be read" in why_no_calls(_stack_with_function_environment(None, fails=True))

@@ -123,3 +123,24 @@ def test_the_report_is_written_as_json_and_text(tmp_path: Path) -> None:
     assert (data["ok"], data["calls_seen"], data["violations"]) == (True, 7, [])
     assert {u["action"] for u in data["used_by_lambda_service"]} >= {"sqs:ReceiveMessage"}
     assert PLATFORM_NOTE in text_path.read_text()
+
+
+def test_with_no_call_observed_no_grant_is_called_unused() -> None:
+    """A run whose function made no observed call says so, instead of listing every grant as "never used"."""
+    report = audit_calls(reference(), [], stack="pytest", role="p-ingest", unobserved="the function sets its own X")
+
+    assert report.ok
+    assert report.unused == []
+    text = report.render_text()
+    assert "0 call(s) of the function" in text
+    assert "permissions never used by the function in this run: NOT OBSERVED" in text
+    assert "the function sets its own X" in text
+    assert "ReadRawLogObjects: s3:GetObject" not in text
+    assert report.to_json()["not_observed"] == "the function sets its own X"
+
+
+def test_with_calls_observed_unused_grants_are_listed_and_nothing_is_unobserved() -> None:
+    report = audit_calls(reference(), handler_calls(), stack="pytest", role="p-ingest", unobserved="never shown")
+    assert report.unobserved == ""
+    assert "NOT OBSERVED" not in report.render_text()
+    assert report.to_json()["not_observed"] is None

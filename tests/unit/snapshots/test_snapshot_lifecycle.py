@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from s3pipe.backends.base import Credentials, Endpoint
-from s3pipe.backends.embedded import EmbeddedBackend, free_loopback_port, function_gateway_environment
+from s3pipe.backends.embedded import EmbeddedBackend, free_loopback_port
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, StackRecord, StackSettings, settings_hash
 from s3pipe.errors import EmulatorError
@@ -123,10 +123,8 @@ class World:
         self.emulators.append(emulator)
         return emulator
 
-    def settings_for(self, prefix: str, gateway_url: str | None) -> StackSettings:
-        return StackSettings(
-            name_prefix=prefix, extra_environment=function_gateway_environment(gateway_url) if gateway_url else {}
-        )
+    def settings_for(self, prefix: str) -> StackSettings:
+        return StackSettings(name_prefix=prefix)
 
     def cold(self, stack_name: str) -> Callable[[Mapping[str, str]], Opened]:
         def apply(environment: Mapping[str, str]) -> Opened:
@@ -216,7 +214,7 @@ def test_a_later_session_restores_without_applying(world: World) -> None:
     assert record is not None
     assert record.endpoint_url == opened.endpoint.url
     assert record.gateway_url == opened.gateway_url
-    variables = world.settings_for(PREFIX, opened.gateway_url).to_variables("ap-northeast-1", Path("x.zip"))
+    variables = world.settings_for(PREFIX).to_variables("ap-northeast-1", Path("x.zip"))
     assert record.settings_hash == settings_hash(variables)  # a kept restored stack is reusable warm
     state = workspace.state_path.read_text()
     assert f"127.0.0.1:{opened.backend.port}/q" in state
@@ -230,11 +228,11 @@ def test_a_restored_stack_is_recorded_as_the_reuse_check_computes_it_with_an_out
     world = World(project.with_overrides(outputs=mapping, zip_variable="handler_zip"))
     world.open("pytest-gw0")
 
-    opened = world.open("pytest-gw1")
+    world.open("pytest-gw1")
 
     record = StackRecord.load(world.deployer.workspace("pytest-gw1").record_path)
     assert record is not None
-    settings = world.settings_for(PREFIX, opened.gateway_url)
+    settings = world.settings_for(PREFIX)
     variables = settings.to_variables("ap-northeast-1", Path("x.zip"), "handler_zip")
     # what StackSession.evaluate_reuse compares: the mapping is part of it, the zip variable is not
     assert record.settings_hash == settings_hash(variables, "handler_zip", mapping)
