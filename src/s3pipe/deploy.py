@@ -25,7 +25,13 @@ from s3pipe.progress import Progress
 from s3pipe.stack import Stack, make_client
 from s3pipe.terraform.cli import ResourceTiming, Terraform
 from s3pipe.terraform.providers import ProviderInstallation
-from s3pipe.terraform.workspace import StackWorkspace, aws_provider_aliases, declared_outputs, declared_variables
+from s3pipe.terraform.workspace import (
+    MODULES_MANIFEST,
+    StackWorkspace,
+    aws_provider_aliases,
+    declared_outputs,
+    declared_variables,
+)
 
 #: The variable of ``infra/`` that receives the handler zip's path (``s3pipe_zip_variable``).
 DEFAULT_ZIP_VARIABLE = "lambda_zip_path"
@@ -298,16 +304,20 @@ class Deployer:
         workspace.write_override(endpoint, aws_provider_aliases(module_dir))
         workspace.write_variables(variables)
         terraform, installation = self.terraform(workspace, endpoint)
-        if self.guard is not None:
-            self.guard(endpoint, terraform.env, workspace, backend)
-
         init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
         init_key = f"{module_hash}|{installation.source}|{workspace.state_path}"
-        if not init_marker.exists() or init_marker.read_text() != init_key:
+        needs_init = not init_marker.exists() or init_marker.read_text() != init_key
+        if needs_init:  # the module changed: what an earlier init recorded is not what will be loaded
+            (workspace.workdir / MODULES_MANIFEST).unlink(missing_ok=True)
+        if self.guard is not None:  # before init: endpoint, environment, root module, variables
+            self.guard(endpoint, terraform.env, workspace, backend)
+        if needs_init:
             self.progress.stage("init", f"providers from {installation.source}")
             with self.progress.timed("init"):
                 terraform.init(installation.init_args)
             init_marker.write_text(init_key)
+            if self.guard is not None:  # and every module init recorded (registry and git modules included)
+                self.guard(endpoint, terraform.env, workspace, backend)
         return terraform, module_hash
 
     def module_variables(

@@ -8,11 +8,15 @@ harness generated:
    backend's own container, and its credentials are the fake ones;
 2. Terraform's environment: every ``AWS_ENDPOINT_URL*`` is such a URL, and nothing could swap in
    real credentials (AWS_PROFILE, session tokens, AKIA/ASIA keys, web identity, container roles);
-3. the working copy: every ``provider "aws"`` block, aliases included, has a generated override
-   block with endpoints and fake credentials, and sets nothing the override would not neutralise
-   (an override replaces nested ``endpoints`` blocks but merges top-level arguments, so
-   ``profile``, ``assume_role``, ``shared_*_files``, ``token`` or a proxy would survive it);
-   provider blocks inside local modules are refused (the override covers the root module only);
+3. the working copy, as Terraform loads it: every ``provider "aws"`` block of the root module,
+   aliases included, has a generated override block with endpoints and fake credentials, and sets
+   nothing the override would not neutralise (an override replaces nested ``endpoints`` blocks but
+   merges top-level arguments, so ``profile``, ``assume_role``, ``shared_*_files``, ``token`` or a
+   proxy would survive it); a provider block inside any module the configuration calls is refused
+   (the override covers the root module only). Which modules are called is what Terraform itself
+   recorded at ``terraform init`` (``.terraform/modules/modules.json``: local, registry and git
+   modules alike), so the Deployer runs the guard before init and again after it. Folders no module
+   call reaches (the ``examples/`` a vendored community module carries) are not loaded and not read;
 4. the variables file: every value that looks like a URL is such a URL.
 
 All problems are reported at once, each with the file and line where it was found.
@@ -33,7 +37,7 @@ from typing import Any
 from s3pipe.backends.base import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, Backend, Endpoint
 from s3pipe.errors import GuardError
 from s3pipe.terraform.hcl import Block, parse_blocks, tokenize
-from s3pipe.terraform.workspace import OVERRIDE_FILE, TFVARS_FILE, StackWorkspace
+from s3pipe.terraform.workspace import MODULES_MANIFEST, OVERRIDE_FILE, TFVARS_FILE, StackWorkspace
 
 #: Environment variables that select real credentials or an identity, whatever else is configured.
 FORBIDDEN_VARIABLES: tuple[str, ...] = (
@@ -159,8 +163,42 @@ def _json_provider_blocks(path: Path) -> Iterator[tuple[str | None, dict[str, An
             yield (alias if isinstance(alias, str) else None), config
 
 
-def _module_files(workdir: Path, suffix: str) -> list[Path]:
-    return sorted(p for p in workdir.rglob(f"*{suffix}") if not any(part.startswith(".terraform") for part in p.parts))
+@dataclass(frozen=True)
+class CalledModule:
+    """A module call as Terraform recorded it: ``module.<key>``, its source and its directory."""
+
+    key: str
+    source: str
+    directory: Path
+
+    @property
+    def label(self) -> str:
+        return f"module.{self.key} ({self.source})" if self.source else f"module.{self.key}"
+
+
+def called_modules(workdir: Path) -> list[CalledModule]:
+    """The modules Terraform loads besides the root, from its manifest; empty before the first init.
+
+    Raises ``ValueError`` when the manifest exists but cannot be read.
+    """
+    manifest = workdir / MODULES_MANIFEST
+    if not manifest.is_file():
+        return []
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    entries = data.get("Modules") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("no Modules list")  # noqa: TRY004 - a malformed file, reported as unreadable
+    called = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("Key") or not isinstance(entry.get("Dir"), str):
+            continue  # the root module (Key "") is read as the root
+        called.append(CalledModule(str(entry["Key"]), str(entry.get("Source") or ""), workdir / entry["Dir"]))
+    return called
+
+
+def _own_files(directory: Path, suffix: str) -> list[Path]:
+    """One module's own files: a module is one directory (its subfolders are other modules, or nothing)."""
+    return sorted(directory.glob(f"*{suffix}")) if directory.is_dir() else []
 
 
 # ---------------------------------------------------------------------------- the checks
@@ -256,27 +294,48 @@ class _Checker:
             for provider in _aws_provider_blocks(override_path):
                 overrides[provider.alias] = provider
                 self._check_override(provider)
-        for path in _module_files(workdir, ".tf"):
+        for path in _own_files(workdir, ".tf"):
             if path == override_path:
                 continue
             for provider in _aws_provider_blocks(path):
-                if self._overridable(provider, root=path.parent == workdir):
+                if self._overridable(provider):
                     self._check_original(provider, overrides)
-        for path in _module_files(workdir, ".tf.json"):
+        for path in _own_files(workdir, ".tf.json"):
             for alias, config in _json_provider_blocks(path):
                 self._check_json_provider(path, alias, config, overrides)
+        self.check_called_modules()
 
-    def _overridable(self, provider: ProviderBlock, *, root: bool) -> bool:
-        """Can the generated override reach this block at all (root module, literal alias)?"""
-        if not root:
+    def check_called_modules(self) -> None:
+        """A provider block inside a module the configuration calls escapes the root's override: refused."""
+        workdir = self.workspace.workdir
+        try:
+            modules = called_modules(workdir)
+        except (OSError, ValueError) as error:
             self.add(
                 "working copy",
-                provider.where,
-                f"{provider.label} is configured inside a local module",
-                "configure providers in the root module only and pass them to modules "
-                "(`providers = {...}`); the harness's override covers the root module",
+                str(workdir / MODULES_MANIFEST),
+                f"Terraform's module manifest cannot be read ({error}), so the modules it loads cannot be checked",
+                f"delete {workdir / '.terraform'} and run again (terraform init rewrites it)",
             )
-            return False
+            return
+        for module in modules:
+            blocks = [p for path in _own_files(module.directory, ".tf") for p in _aws_provider_blocks(path)]
+            blocks += [
+                ProviderBlock(path, Block("provider", ["aws"], 1))
+                for path in _own_files(module.directory, ".tf.json")
+                for _alias, _config in _json_provider_blocks(path)
+            ]
+            for provider in blocks:
+                self.add(
+                    "working copy",
+                    provider.where,
+                    f"{provider.label} is configured inside {module.label}, which this configuration calls",
+                    "configure providers in the root module only and pass them to modules "
+                    "(`providers = {...}`); the harness's override covers the root module",
+                )
+
+    def _overridable(self, provider: ProviderBlock) -> bool:
+        """Can the generated override reach this root-module block at all (a literal alias)?"""
         if "alias" in provider.block.attributes and provider.alias is None:
             self.add(
                 "working copy",

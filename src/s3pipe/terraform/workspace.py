@@ -26,6 +26,8 @@ from s3pipe.terraform.hcl import parse_blocks, tokenize
 
 OVERRIDE_FILE = "zz_s3pipe_override.tf"
 TFVARS_FILE = "s3pipe.auto.tfvars.json"
+#: Where ``terraform init`` records every module the configuration calls (Key, Source, Dir), relative to ``work/``.
+MODULES_MANIFEST = Path(".terraform") / "modules" / "modules.json"
 
 #: Explicit endpoints for the services a pipeline stack typically uses; every other service is
 #: covered by ``AWS_ENDPOINT_URL`` in Terraform's environment, which the aws provider (v5) honours.
@@ -80,14 +82,16 @@ def content_hash(paths: Iterable[Path], root: Path) -> str:
 
 
 def aws_provider_aliases(infra_dir: Path) -> list[str]:
-    """Aliases of every ``provider "aws"`` block in the module (each needs the same override).
+    """Aliases of every ``provider "aws"`` block of the root module (each needs the same override).
 
-    Uses the HCL reader, so commented-out blocks are not mistaken for providers.
+    Uses the HCL reader, so commented-out blocks are not mistaken for providers. Subfolders are not
+    read: a provider block in a called module is refused by the guard, and one in a folder nothing
+    calls (a vendored module's ``examples/``) is not Terraform's.
     """
 
     aliases: set[str] = set()
     for path in module_files(infra_dir):
-        if not path.name.endswith(".tf"):
+        if not path.name.endswith(".tf") or path.parent != infra_dir:
             continue
         for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
             if block.kind == "provider" and block.labels[:1] == ["aws"]:

@@ -228,3 +228,60 @@ def test_corrupt_or_foreign_record_loads_as_none(tmp_path: Path, content: str) -
 
 def test_missing_record_loads_as_none(tmp_path: Path) -> None:
     assert StackRecord.load(tmp_path / "nothing.json") is None
+
+
+# ---------------------------------------------------------------------------- the guard around init
+
+FAKE_INIT = """#!{python}
+import json, pathlib, sys
+workdir = pathlib.Path.cwd()
+with open({log!r}, "a") as log:
+    log.write(sys.argv[1] + "\\n")
+if sys.argv[1] == "init":
+    manifest = workdir / ".terraform" / "modules" / "modules.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    queue = {{"Key": "queue", "Source": "./modules/sqs", "Dir": "modules/sqs"}}
+    manifest.write_text(json.dumps({{"Modules": [{{"Key": "", "Source": "", "Dir": "."}}, queue]}}))
+"""
+
+
+def test_the_guard_reads_the_modules_terraform_recorded_at_init_before_anything_is_applied(tmp_path: Path) -> None:
+    """The module's examples/ folder is not refused; a provider block in the module init recorded as called is,
+    after init and before any plan or apply."""
+    import sys
+
+    from s3pipe.backends.embedded import EmbeddedBackend
+    from s3pipe.config import HarnessConfig
+    from s3pipe.deploy import Deployer
+    from s3pipe.errors import GuardError
+    from s3pipe.guard import check_deployment
+    from s3pipe.progress import Progress
+
+    module = tmp_path / "project"
+    (module / "modules" / "sqs" / "examples" / "complete").mkdir(parents=True)
+    (module / "main.tf").write_text('module "queue" {\n  source = "./modules/sqs"\n}\n')
+    (module / "modules" / "sqs" / "examples" / "complete" / "main.tf").write_text(
+        'provider "aws" {\n  region = "x"\n}\n'
+    )
+    (module / "modules" / "sqs" / "main.tf").write_text('resource "aws_sqs_queue" "this" {}\n')
+    log = tmp_path / "calls.log"
+    binary = tmp_path / "terraform"
+    binary.write_text(FAKE_INIT.format(python=sys.executable, log=str(log)))
+    binary.chmod(0o755)
+    plugins = tmp_path / "plugins"
+    provider = plugins / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0" / "linux_amd64"
+    provider.mkdir(parents=True)
+    (provider / "terraform-provider-aws_v5.100.0_x5").write_text("fake")
+    config = HarnessConfig(root=tmp_path, terraform_binary=str(binary), tf_plugin_dir=plugins)
+    deployer = Deployer(config, Progress(write=lambda _line: None), check_deployment)
+    backend = EmbeddedBackend(region="ap-northeast-1", log_dir=tmp_path, cache_dir=tmp_path, spec="ministack")
+
+    deployer.prepare_module("s", backend, EMULATOR, module, {})  # examples/ is nobody's: passes
+    assert log.read_text().split() == ["init"]
+
+    (module / "modules" / "sqs" / "providers.tf").write_text('provider "aws" {\n  region = "us-east-1"\n}\n')
+    with pytest.raises(GuardError) as refused:
+        deployer.prepare_module("s", backend, EMULATOR, module, {})
+    assert "inside module.queue (./modules/sqs), which this configuration calls" in str(refused.value)
+    assert "modules/sqs/providers.tf:1" in str(refused.value)
+    assert log.read_text().split() == ["init", "init"]  # refused after init, before any plan or apply

@@ -256,17 +256,80 @@ def test_trips_when_the_override_is_missing(tmp_path: Path) -> None:
     assert "(default) has no matching block" in refusal(ws, embedded(tmp_path))
 
 
-def test_trips_on_a_provider_inside_a_local_module(tmp_path: Path) -> None:
+def initialised(ws: StackWorkspace, modules: Mapping[str, str]) -> StackWorkspace:
+    """What ``terraform init`` records: ``.terraform/modules/modules.json`` with the root and each called module."""
+    entries = [{"Key": "", "Source": "", "Dir": "."}]
+    entries += [{"Key": key, "Source": f"./{directory}", "Dir": directory} for key, directory in modules.items()]
+    manifest = ws.workdir / ".terraform" / "modules" / "modules.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"Modules": entries}))
+    return ws
+
+
+VENDORED = {
+    "providers.tf": DEFAULT_PROVIDER,
+    "main.tf": 'module "queue" {\n  source = "./modules/sqs"\n}\n',
+    "modules/sqs/main.tf": 'resource "aws_sqs_queue" "this" {}\n',
+    # a community module copied whole carries root modules of its own that this configuration never loads
+    "modules/sqs/examples/complete/main.tf": (
+        'provider "aws" {\n  region = "eu-west-1"\n  profile = "prod"\n}\nmodule "sqs" {\n  source = "../../"\n}\n'
+    ),
+    "modules/sqs/examples/complete/versions.tf.json": json.dumps({"provider": {"aws": {"region": "eu-west-1"}}}),
+}
+
+
+def test_a_vendored_modules_examples_are_not_loaded_and_not_refused(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, VENDORED)
+    check_deployment(ENDPOINT, clean_env(), ws, embedded(tmp_path))  # before init
+    check_deployment(ENDPOINT, clean_env(), initialised(ws, {"queue": "modules/sqs"}), embedded(tmp_path))
+
+
+def test_trips_on_a_provider_inside_a_called_local_module_once_init_recorded_it(tmp_path: Path) -> None:
     ws = workspace(
         tmp_path,
         {
             "providers.tf": DEFAULT_PROVIDER,
+            "main.tf": 'module "replica" {\n  source = "./modules/replica"\n}\n',
             "modules/replica/main.tf": 'provider "aws" {\n  region = "us-east-1"\n}\n',
         },
     )
-    message = refusal(ws, embedded(tmp_path))
-    assert "configured inside a local module" in message
+    message = refusal(initialised(ws, {"replica": "modules/replica"}), embedded(tmp_path))
+    assert "configured inside module.replica (./modules/replica), which this configuration calls" in message
     assert "modules/replica/main.tf:1" in message
+
+
+def test_trips_on_a_provider_inside_a_registry_module_downloaded_at_init(tmp_path: Path) -> None:
+    ws = workspace(
+        tmp_path, {"providers.tf": DEFAULT_PROVIDER, "main.tf": 'module "vpc" {\n  source = "x/vpc/aws"\n}\n'}
+    )
+    downloaded = ws.workdir / ".terraform" / "modules" / "vpc"
+    downloaded.mkdir(parents=True)
+    (downloaded / "main.tf").write_text('resource "aws_vpc" "this" {}\n\nprovider "aws" {\n  region = "us-east-1"\n}\n')
+    initialised(ws, {"vpc": ".terraform/modules/vpc"})
+    message = refusal(ws, embedded(tmp_path))
+    assert "inside module.vpc" in message
+    assert ".terraform/modules/vpc/main.tf:3" in message
+
+
+def test_trips_on_a_provider_in_a_nested_module_call_and_in_json_syntax(tmp_path: Path) -> None:
+    files = {
+        **VENDORED,
+        "modules/sqs/modules/policy/main.tf.json": json.dumps({"provider": [{"aws": {"region": "us-east-1"}}]}),
+    }
+    ws = initialised(workspace(tmp_path, files), {"queue": "modules/sqs", "queue.policy": "modules/sqs/modules/policy"})
+    message = refusal(ws, embedded(tmp_path))
+    assert "inside module.queue.policy" in message
+    assert "examples/complete" not in message
+
+
+def test_an_unreadable_module_manifest_is_refused_with_the_fix(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, VENDORED)
+    manifest = ws.workdir / ".terraform" / "modules" / "modules.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{not json")
+    message = refusal(ws, embedded(tmp_path))
+    assert "module manifest cannot be read" in message
+    assert "terraform init rewrites it" in message
 
 
 def test_trips_on_a_json_provider_the_override_does_not_cover(tmp_path: Path) -> None:

@@ -258,7 +258,8 @@ def test_write_override_writes_the_rendered_text(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- aws_provider_aliases
 
 
-def test_aliases_of_every_aws_provider_block(tmp_path: Path) -> None:
+def test_aliases_of_every_aws_provider_block_of_the_root_module(tmp_path: Path) -> None:
+    """A block in a subfolder is a called module's (refused by the guard) or nobody's (a vendored examples/)."""
     infra = write(
         tmp_path / "infra",
         {
@@ -271,7 +272,7 @@ def test_aliases_of_every_aws_provider_block(tmp_path: Path) -> None:
             "more.tf": 'provider "aws" {\n  alias = "replica"\n}\n',
         },
     )
-    assert aws_provider_aliases(infra) == ["in_module", "replica"]
+    assert aws_provider_aliases(infra) == ["replica"]
 
 
 def test_commented_out_provider_blocks_are_ignored(tmp_path: Path) -> None:
