@@ -98,6 +98,8 @@ class EmbeddedBackend(Backend):
             Capability.FUNCTION_ENDPOINT_OVERRIDE,
             Capability.FAST_REDEPLOY,
             Capability.IAM_ENFORCEMENT,
+            Capability.S3_EVENT_SEQUENCER_ORDER,
+            Capability.S3_EVENT_KEY_PLUS_ENCODING,
         }
     )
     owns_emulator: ClassVar[bool] = True

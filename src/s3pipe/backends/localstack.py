@@ -392,7 +392,9 @@ class LocalStackBackend(Backend):
     # not compare the queue's visibility timeout with the function timeout); IAM_ENFORCEMENT (a paid
     # feature); FUNCTION_ENDPOINT_OVERRIDE (the function runs in its own container, where the
     # harness's loopback fault-injection endpoints do not exist); FAST_REDEPLOY (a container per
-    # session, no warm reuse).
+    # session, no warm reuse); S3_EVENT_SEQUENCER_ORDER (4.14.0 services/s3/notifications.py stamps
+    # every event with the same constant sequencer, "0055AED6DCD90281E5"); S3_EVENT_KEY_PLUS_ENCODING
+    # (the same file encodes event keys with urllib.parse.quote: a space is %20, AWS writes +).
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.LAMBDA_EXECUTION,
