@@ -314,6 +314,7 @@ def test_a_mapping_is_refused_when_the_function_timeout_exceeds_the_visibility_t
         probe.stack.sqs.delete_queue(QueueUrl=dlq_url)
 
 
+@pytest.mark.aws_semantics(Capability.S3_EVENT_KEY_PLUS_ENCODING)
 def test_s3_keys_arrive_url_encoded_with_plus_for_space(probe: Probe) -> None:
     stack = probe.stack
     bucket = f"{probe.name}-keys"

@@ -51,6 +51,8 @@ class Capability(enum.Enum):
     FUNCTION_ENDPOINT_OVERRIDE = "the function honours AWS_ENDPOINT_URL* from its environment (fault injection)"
     FAST_REDEPLOY = "stacks are cheap: warm reuse and redeploys take seconds"
     ANY_CALLER_CREDENTIALS = "any access key from outside (the AWS CLI's dummy profile) acts as the account's root"
+    S3_EVENT_SEQUENCER_ORDER = "the S3 events of one key carry increasing sequencers (a newer version's is greater)"
+    S3_EVENT_KEY_PLUS_ENCODING = "S3 event keys are URL-encoded with + for a space"
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class EmbeddedBackend(Backend):
             Capability.FAST_REDEPLOY,
             Capability.IAM_ENFORCEMENT,
             Capability.ANY_CALLER_CREDENTIALS,
+            Capability.S3_EVENT_SEQUENCER_ORDER,
+            Capability.S3_EVENT_KEY_PLUS_ENCODING,
         }
     )
     owns_emulator: ClassVar[bool] = True

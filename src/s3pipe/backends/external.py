@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 #: What every emulator the harness documents provides, however it was started: MiniStack
 #: (``s3pipe up``) and LocalStack with the Docker socket both run functions, honour
-#: ReportBatchItemFailures, redrive to the DLQ and keep function logs.
+#: ReportBatchItemFailures, redrive to the DLQ and keep function logs. Not S3_EVENT_SEQUENCER_ORDER
+#: nor S3_EVENT_KEY_PLUS_ENCODING: LocalStack lacks both; once ``start()`` has read the health
+#: payload, :attr:`ExternalBackend.effective_capabilities` is the identified emulator's set.
 CONSERVATIVE_CAPABILITIES: frozenset[Capability] = frozenset(
     {
         Capability.LAMBDA_EXECUTION,

@@ -9,10 +9,12 @@ configuration, as data):
 - ``LOCALSTACK_AUTH_TOKEN`` passed through when it is set;
 - the Docker socket mounted, so LocalStack can start one container per Lambda execution
   environment; those containers join a network of their own (``LAMBDA_DOCKER_NETWORK``), reach
-  LocalStack by its alias there (``HOSTNAME_FROM_LAMBDA``), and carry two labels: ours, so
+  LocalStack by its IP address there (LocalStack looks it up itself: ``HOSTNAME_FROM_LAMBDA`` is
+  deliberately not set, see :func:`container_spec`), and carry two labels: ours, so
   :meth:`LocalStackBackend.stop` removes them, and Testcontainers' session label, so Ryuk reaps
   them if the test process dies;
-- port 4566 published on 127.0.0.1 only, on a free port;
+- port 4566 published on 127.0.0.1 only, on a free port, and queue URLs of the form the aws
+  provider can read back (``SQS_ENDPOINT_STRATEGY=off``: ``http://127.0.0.1:<port>/<account>/<name>``);
 - start-up waits on ``/_localstack/health`` (not on a log line) and, on failure, shows the
   container's last log lines. An image that refuses to run without an account (exit code 55,
   every ``latest`` since 2026-03-23) gets a message of its own.
@@ -62,8 +64,12 @@ SOCKET_OVERRIDE_VARIABLE = "TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE"
 #: Label on the LocalStack container and on every Lambda container it starts; value: the instance id.
 OWNER_LABEL = "s3pipe.localstack"
 TESTCONTAINERS_SESSION_LABEL = "org.testcontainers.session-id"
-#: LocalStack's name on its network, as seen from Lambda containers.
+#: LocalStack's alias on its network (for containers that address it by name; Lambda containers
+#: get its IP address, see :func:`container_spec`).
 NETWORK_ALIAS = "localstack"
+#: How LocalStack builds queue URLs: ``off`` = ``http://<LOCALSTACK_HOST>/<account>/<name>``, the
+#: only form both loopback and readable by the aws provider (see :func:`container_spec`).
+SQS_ENDPOINT_STRATEGY = "off"
 #: Seconds LocalStack waits for a Lambda runtime container to come up (its default, 20, is short
 #: for a first start on a CI runner).
 LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT = 60
@@ -192,12 +198,24 @@ def container_spec(
         "SERVICES": ",".join(REQUIRED_SERVICES),
         # URLs LocalStack hands out (queue URLs...) point at the published loopback port.
         "LOCALSTACK_HOST": f"127.0.0.1:{host_port}",
-        "SQS_ENDPOINT_STRATEGY": "path",
+        # Queue URLs as `{scheme}://{LOCALSTACK_HOST}/{account}/{name}` (LocalStack 4.14.0,
+        # services/sqs/models.py SqsQueue.url: "off" adds no region part). The aws provider (v5,
+        # internal/service/sqs/queue.go queueNameFromURL) reads the queue's name back from its URL
+        # on every read and accepts exactly two path segments, else "SQS Queue URL (...) is in the
+        # incorrect format": "path" (/queue/<region>/<account>/<name>) fails every apply, and the
+        # default "standard" (host sqs.<region>.127.0.0.1) is no loopback host for the guard.
+        "SQS_ENDPOINT_STRATEGY": SQS_ENDPOINT_STRATEGY,
         "MAIN_CONTAINER_NAME": instance,
         # Lambda: sibling containers through the mounted socket, on our network, labelled.
         "DOCKER_HOST": f"unix://{CONTAINER_DOCKER_SOCKET}",
+        # Lambda containers reach LocalStack at its IP address on this network. HOSTNAME_FROM_LAMBDA
+        # is deliberately not set: LocalStack 4.14.0 uses it as the Lambda container's DNS server
+        # when its DNS server runs, the default (lambda_/networking.py get_main_endpoint_from_container,
+        # invocation/docker_runtime_executor.py `container_config.dns`), and the Docker Engine refuses
+        # to start a container whose nameserver is not an IP address ("bad nameserver address",
+        # moby libnetwork/sandbox_dns_unix.go). Unset, LocalStack uses its own IP on the first
+        # network of LAMBDA_DOCKER_NETWORK, for the DNS server and for AWS_ENDPOINT_URL alike.
         "LAMBDA_DOCKER_NETWORK": network,
-        "HOSTNAME_FROM_LAMBDA": NETWORK_ALIAS,
         "LAMBDA_DOCKER_FLAGS": lambda_labels,
         "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT": str(LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT),
         "LAMBDA_REMOVE_CONTAINERS": "1",
@@ -374,7 +392,9 @@ class LocalStackBackend(Backend):
     # not compare the queue's visibility timeout with the function timeout); IAM_ENFORCEMENT (a paid
     # feature); FUNCTION_ENDPOINT_OVERRIDE (the function runs in its own container, where the
     # harness's loopback fault-injection endpoints do not exist); FAST_REDEPLOY (a container per
-    # session, no warm reuse).
+    # session, no warm reuse); S3_EVENT_SEQUENCER_ORDER (4.14.0 services/s3/notifications.py stamps
+    # every event with the same constant sequencer, "0055AED6DCD90281E5"); S3_EVENT_KEY_PLUS_ENCODING
+    # (the same file encodes event keys with urllib.parse.quote: a space is %20, AWS writes +).
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.LAMBDA_EXECUTION,
@@ -383,6 +403,9 @@ class LocalStackBackend(Backend):
             Capability.NULL_FAILURE_LIST_IS_SUCCESS,
             Capability.REDRIVE,
             Capability.LOG_RETRIEVAL,
+            # docs.localstack.cloud/aws/capabilities/config/credentials: an arbitrary alphanumeric key
+            # (test, DUMMY) is account 000000000000's, and the secret is ignored
+            Capability.ANY_CALLER_CREDENTIALS,
         }
     )
     owns_emulator: ClassVar[bool] = True
@@ -429,7 +452,7 @@ class LocalStackBackend(Backend):
 
     @property
     def own_hosts(self) -> frozenset[str]:
-        """Names that address this LocalStack from its Lambda containers (allowed by the guard)."""
+        """Its alias and container name on its Docker network (allowed by the guard)."""
         return frozenset({NETWORK_ALIAS, self.instance})
 
     def start(self) -> Endpoint:

@@ -165,6 +165,19 @@ def test_the_localstack_alias_is_allowed_for_localstack_only(tmp_path: Path) -> 
     assert "extra_environment.RECORDER_URL" in message
 
 
+def test_a_localstack_queue_url_passes_as_loopback(tmp_path: Path) -> None:
+    # The shape LocalStack 4.14.0 hands out with SQS_ENDPOINT_STRATEGY=off and LOCALSTACK_HOST=127.0.0.1:<port>
+    # (services/sqs/models.py SqsQueue.url), e.g. a queue URL passed on to another module or the function.
+    variables = {"extra_environment": {"QUEUE_URL": "http://127.0.0.1:45123/000000000000/s3p-t-000000-queue"}}
+    ws = workspace(tmp_path, {"providers.tf": DEFAULT_PROVIDER}, variables=variables)
+    check_deployment(ENDPOINT, clean_env(), ws, LocalStackBackend(image="x", region="ap-northeast-1"))
+    # LocalStack's default strategy ("standard") puts the region in front of the host: not loopback
+    standard = {"extra_environment": {"QUEUE_URL": "http://sqs.ap-northeast-1.127.0.0.1:45123/000000000000/q"}}
+    ws = workspace(tmp_path / "standard", {"providers.tf": DEFAULT_PROVIDER}, variables=standard)
+    message = refusal(ws, LocalStackBackend(image="x", region="ap-northeast-1"))
+    assert "extra_environment.QUEUE_URL" in message
+
+
 # ---------------------------------------------------------------------------- the working copy
 
 

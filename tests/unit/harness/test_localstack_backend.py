@@ -6,7 +6,9 @@ exercised against a Docker socket that does not exist.
 
 from __future__ import annotations
 
+import ipaddress
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from s3pipe.backends.localstack import (
 from s3pipe.backends.registry import create_backend
 from s3pipe.config import DEFAULT_LOCALSTACK_IMAGE, HarnessConfig
 from s3pipe.errors import EmulatorError, HarnessError
+from s3pipe.guard import host_of, is_loopback_host
 from s3pipe.progress import Progress
 
 IMAGE = "localstack/localstack:4.14.0"
@@ -75,12 +78,34 @@ def test_container_mounts_the_docker_socket_read_write_for_lambda() -> None:
     assert configured.env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
 
 
-def test_lambda_containers_join_a_network_of_their_own_and_find_localstack_by_alias() -> None:
+def lambda_nameserver(env: Mapping[str, str], ip_on_lambda_network: str) -> str:
+    """The DNS server LocalStack 4.14.0 gives a Lambda container while its own DNS server runs (the
+    default): LAMBDA_DOCKER_DNS if set, else HOSTNAME_FROM_LAMBDA if set, else its own IP on the
+    first LAMBDA_DOCKER_NETWORK (invocation/docker_runtime_executor.py, lambda_/networking.py)."""
+    return (
+        env.get("LAMBDA_DOCKER_DNS", "").strip() or env.get("HOSTNAME_FROM_LAMBDA", "").strip() or ip_on_lambda_network
+    )
+
+
+def test_lambda_containers_join_a_network_of_their_own_and_reach_localstack_by_its_ip_there() -> None:
     configured = spec()
     assert configured.env["LAMBDA_DOCKER_NETWORK"] == configured.network == "s3pipe-localstack-abcd-net"
-    assert configured.env["HOSTNAME_FROM_LAMBDA"] == configured.alias == "localstack"
+    assert configured.alias == "localstack"  # LocalStack's alias on that network, for containers that name it
+    # LocalStack 4.14.0 makes HOSTNAME_FROM_LAMBDA the Lambda containers' DNS server, and the Docker
+    # Engine refuses a nameserver that is not an IP address ("bad nameserver address", moby
+    # libnetwork/sandbox_dns_unix.go): neither it nor LAMBDA_DOCKER_DNS may be set.
+    assert "HOSTNAME_FROM_LAMBDA" not in configured.env
+    assert "LAMBDA_DOCKER_DNS" not in configured.env
     assert int(configured.env["LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT"]) >= 60
     assert configured.env["LAMBDA_REMOVE_CONTAINERS"] == "1"
+
+
+def test_lambda_containers_get_an_ip_address_as_their_nameserver() -> None:
+    nameserver = lambda_nameserver(spec().env, "172.18.0.2")
+    assert ipaddress.ip_address(nameserver) == ipaddress.ip_address("172.18.0.2")
+    # what the old setting produced: a name, which Docker Engine refuses ("bad nameserver address")
+    with pytest.raises(ValueError, match="localstack"):
+        ipaddress.ip_address(lambda_nameserver({"HOSTNAME_FROM_LAMBDA": "localstack"}, "172.18.0.2"))
 
 
 def test_lambda_containers_are_labelled_for_stop_and_for_ryuk() -> None:
@@ -93,11 +118,65 @@ def test_lambda_containers_are_labelled_for_stop_and_for_ryuk() -> None:
     ]
 
 
+def localstack_queue_url(env: Mapping[str, str], region: str, account: str, name: str) -> str:
+    """The queue URL LocalStack 4.14.0 hands out (services/sqs/models.py ``SqsQueue.url``; config.py:
+    the strategy defaults to "standard"; "dynamic", which follows the request's host, is left out)."""
+    host = env["LOCALSTACK_HOST"]
+    match env.get("SQS_ENDPOINT_STRATEGY") or "standard":
+        case "standard":
+            base = f"http://sqs.{region}.{host}"
+        case "domain":
+            base = f"http://{'' if region == 'us-east-1' else region + '.'}queue.{host}"
+        case "path":
+            base = f"http://{host}/queue/{region}"
+        case _:
+            base = f"http://{host}"
+    return f"{base}/{account}/{name}"
+
+
+def provider_queue_name(url: str) -> str:
+    """The aws provider's (v5) ``queueNameFromURL`` (internal/service/sqs/queue.go), which every read
+    of an ``aws_sqs_queue`` runs on the queue's URL: exactly two path segments, account and name."""
+    parts = urllib.parse.urlsplit(url).path.split("/")
+    if len(parts) != 3:
+        raise ValueError(f"SQS Queue URL ({url}) is in the incorrect format")
+    return parts[2]
+
+
 def test_container_starts_the_services_the_stack_needs_and_hands_out_loopback_urls() -> None:
     configured = spec()
     assert configured.env["SERVICES"].split(",") == list(REQUIRED_SERVICES)
     assert configured.env["LOCALSTACK_HOST"] == "127.0.0.1:45123"
-    assert configured.env["SQS_ENDPOINT_STRATEGY"] == "path"
+    # "off": http://<LOCALSTACK_HOST>/<account>/<name> (LocalStack 4.14.0 services/sqs/models.py),
+    # the one form the aws provider reads back (v5 internal/service/sqs/queue.go queueNameFromURL)
+    assert configured.env["SQS_ENDPOINT_STRATEGY"] == "off"
+
+
+def test_queue_urls_are_loopback_and_readable_by_the_aws_provider() -> None:
+    configured = spec()
+    url = localstack_queue_url(configured.env, "ap-northeast-1", "000000000000", "s3p-t-000000-queue")
+    assert url == "http://127.0.0.1:45123/000000000000/s3p-t-000000-queue"
+    assert provider_queue_name(url) == "s3p-t-000000-queue"
+    backend = LocalStackBackend(image=IMAGE, region="ap-northeast-1")
+    assert is_loopback_host(host_of(url), backend.own_hosts)  # the guard's test of every URL it checks
+
+
+@pytest.mark.parametrize(
+    ("strategy", "why"),
+    [
+        ("path", "is in the incorrect format"),  # /queue/<region>/<account>/<name>: every apply fails
+        ("standard", "not loopback"),  # host sqs.<region>.127.0.0.1: neither loopback nor resolvable
+        ("domain", "not loopback"),
+    ],
+)
+def test_the_other_queue_url_strategies_would_break_the_apply_or_the_guard(strategy: str, why: str) -> None:
+    env = {**spec().env, "SQS_ENDPOINT_STRATEGY": strategy}
+    url = localstack_queue_url(env, "ap-northeast-1", "000000000000", "q")
+    if why == "not loopback":
+        assert not is_loopback_host(host_of(url))
+    else:
+        with pytest.raises(ValueError, match=why):
+            provider_queue_name(url)
 
 
 def test_auth_token_is_passed_only_when_set() -> None:
