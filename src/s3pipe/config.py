@@ -137,6 +137,8 @@ class HarnessConfig:
         default_factory=lambda: Path(p) if (p := os.environ.get("S3PIPE_MINISTACK_PYTHON")) else None
     )
     terraform_binary: str = field(default_factory=lambda: os.environ.get("S3PIPE_TERRAFORM", "terraform"))
+    #: Where each option's value came from (a flag, an ini file's key, an environment variable, "default").
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def with_overrides(self, **changes: object) -> HarnessConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -173,7 +175,7 @@ class HarnessConfig:
             raise ValueError(
                 f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
-        return cls(root=root, **values)  # type: ignore[arg-type]
+        return cls(root=root, sources=sources, **values)  # type: ignore[arg-type]
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative

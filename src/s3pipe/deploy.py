@@ -31,6 +31,7 @@ from s3pipe.terraform.workspace import (
     aws_provider_aliases,
     declared_outputs,
     declared_variables,
+    literal_provider_regions,
 )
 
 #: The variable of ``infra/`` that receives the handler zip's path (``s3pipe_zip_variable``).
@@ -301,7 +302,8 @@ class Deployer:
         """Everything before an apply: the workspace synced, override and variables written, guarded, initialised."""
         workspace = self.workspace(stack_name)
         module_hash = workspace.sync(module_dir)
-        workspace.write_override(endpoint, aws_provider_aliases(module_dir))
+        own_regions = [alias for alias in literal_provider_regions(module_dir) if alias is not None]
+        workspace.write_override(endpoint, aws_provider_aliases(module_dir), own_regions)
         workspace.write_variables(variables)
         terraform, installation = self.terraform(workspace, endpoint)
         init_marker = workspace.workdir / ".terraform" / "s3pipe-init"

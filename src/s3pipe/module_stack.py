@@ -35,6 +35,7 @@ from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, settings_hash
 from s3pipe.progress import Progress
+from s3pipe.region import for_module
 from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.modules import ModuleOpened, ModuleSnapshots
 from s3pipe.snapshots.store import SnapshotStore
@@ -90,10 +91,12 @@ class ModuleSession:
         store: SnapshotStore | None = None,
         probes: Probes | None = None,
     ) -> None:
-        self.config = config
+        self.module_dir = config.path(module_dir)
+        #: the module stack's region: the configured one when given, else the module's own literal one
+        self.config, self.region = for_module(config, self.module_dir)
+        config = self.config
         self.progress = progress
         self.stack_name = stack_name
-        self.module_dir = config.path(module_dir)
         self.variables = dict(variables or {})
         self.backend_class = backend_class or registered_backend_class(config.backend)
         self.deployer = deployer or Deployer(config, progress, guard)
@@ -124,10 +127,13 @@ class ModuleSession:
             return f"the module's files in {self.module_dir} changed since it was applied (different content hash)"
         if variables_hash != record.settings_hash:
             return "its variables changed"
+        if record.region != self.config.region:
+            return f"it runs in {record.region}, this session's region is {self.region}"
         return None
 
     def open(self) -> ModuleStack:
         started = time.monotonic()
+        self.progress.stage("region", f"module stack {self.stack_name!r}: {self.region}")
         record = StackRecord.load(self.record_path)
         if self.config.reuse and self.backend_class.supports_warm_reuse:
             problem = self.reuse_problem(record)

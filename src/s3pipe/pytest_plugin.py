@@ -44,6 +44,7 @@ from s3pipe.module_stack import ModuleSession, ModuleStack
 from s3pipe.observe import StackObserver
 from s3pipe.pipeline import Pipeline
 from s3pipe.progress import Progress
+from s3pipe.region import choose_region
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
 
@@ -113,6 +114,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _harness_config(config: pytest.Config) -> HarnessConfig:
     return config.stash[_CONFIG_KEY]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The session header: where the stack runs, which module, and which region and why."""
+    harness = _harness_config(config)
+    module = harness.path(harness.infra_dir)
+    return [f"s3pipe: backend {harness.backend}, module {module}, region {choose_region(harness, module)}"]
 
 
 def _backend_capabilities(name: str) -> frozenset[Capability]:

@@ -26,6 +26,7 @@ from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_
 from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
+from s3pipe.region import for_module
 from s3pipe.snapshots.canary import canary_can_check
 from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
@@ -95,7 +96,9 @@ class StackSession:
         deployer: Deployer | None = None,
         probes: Probes | None = None,
     ) -> None:
-        self.config = config
+        #: the stack's region: the configured one when given, else the module's own literal one
+        self.config, self.region = for_module(config, config.path(config.infra_dir))
+        config = self.config
         self.progress = progress
         self.stack_name = stack_name
         self.settings_overrides = dict(settings or {})
@@ -126,6 +129,8 @@ class StackSession:
             return ReuseDecision(False, NO_RECORD)
         if problem := attach_problem(record, self.backend_class, self.probes):
             return ReuseDecision(False, problem)
+        if record.region != self.config.region:
+            return ReuseDecision(False, f"it runs in {record.region}, this session's region is {self.region}")
         infra_dir = self.config.path(self.config.infra_dir)
         if content_hash(module_files(infra_dir), infra_dir) != record.infra_hash:
             return ReuseDecision(False, "infra/ changed since it was deployed (different content hash)")
@@ -142,6 +147,7 @@ class StackSession:
     # ------------------------------------------------------------------ open/close
     def open(self) -> Stack:
         started = time.monotonic()
+        self.progress.stage("region", str(self.region))
         workspace = self.deployer.workspace(self.stack_name)
         record = StackRecord.load(workspace.record_path)
         settings = self._settings(record)
