@@ -1,4 +1,10 @@
-"""``s3pipe``: run the pipeline locally (up/down/status), show it working (demo), package, benchmark."""
+"""``s3pipe``: run the pipeline locally (up/down/status), show it working (demo), package, benchmark.
+
+Every command reads the project's settings as the pytest plugin does: the ``s3pipe_*`` keys of the
+file pytest would use (found upwards from the current directory: :mod:`s3pipe.ini`), then the
+``S3PIPE_*`` environment, with this command's flags first. In a project of your own, ``s3pipe up``
+brings up your module with your handler and output names.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Optio
 from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
+from s3pipe.ini import find_ini
 from s3pipe.progress import Progress
 from s3pipe.session import UP_PID_FILE, StackSession, pid_alive, stop_stack
+from s3pipe.snapshots.canary import canary_can_check
 from s3pipe.stack import Stack
 
 DEV_STACK = "dev"
@@ -32,18 +40,45 @@ def find_project_root(start: Path) -> Path:
 
 
 def load_config(args: argparse.Namespace, **overrides: Any) -> HarnessConfig:
-    root = find_project_root(Path.cwd())
+    """The project's configuration: this command's flags, then the ini file pytest would use, then S3PIPE_*."""
+    start = Path.cwd()
+    try:
+        ini = find_ini(start)
+    except ValueError as error:
+        raise HarnessError(
+            "The project's pytest configuration cannot be read",
+            tried=f"find the file pytest would use, upwards from {start}",
+            seen=str(error),
+            fix="fix the file's syntax (`pytest --co -q` shows pytest's own complaint), or run from another folder",
+        ) from None
+    root = ini.root if ini is not None else find_project_root(start)
 
-    def lookup(option: Option) -> str | None:
+    def lookup(option: Option) -> tuple[str, str] | None:
         value = getattr(args, option.name, None)
-        return None if value is None else str(value)
+        if value is not None:
+            return str(value), "--" + option.name.replace("_", "-")
+        if ini is not None and (configured := ini.get(option.ini)) is not None:
+            return configured, ini.where(option.ini)
+        return None
 
-    return HarnessConfig.resolve(root, lookup).with_overrides(**overrides)
+    try:
+        config = HarnessConfig.resolve(root, lookup, settings_file=ini.path if ini else None)
+    except ValueError as error:
+        raise HarnessError(
+            "The s3pipe settings cannot be used",
+            tried="read the s3pipe_* settings: flags, then "
+            + (str(ini.path) if ini else "no ini file")
+            + ", then S3PIPE_*",
+            seen=str(error),
+            fix="correct the value named above",
+        ) from None
+    return config.with_overrides(**overrides)
 
 
-def print_stack(stack: Stack) -> None:
+def print_stack(stack: Stack, samples: Path | None = None) -> None:
     outputs = stack.outputs
     aws = stack.aws_cli_hint()
+    body = "samples/server-log.json" if samples is not None and (samples / "server-log.json").is_file() else "<a file>"
     rows = [
         ("bucket", outputs.bucket_name),
         ("queue", outputs.queue_url),
@@ -58,9 +93,7 @@ def print_stack(stack: Stack) -> None:
         print(f"  {name:<{width}}  {value}")
     print()
     print("Try the article's checks (names from above):")
-    print(
-        f"  {aws} s3api put-object --bucket {outputs.bucket_name} --key server-log.json --body samples/server-log.json"
-    )
+    print(f"  {aws} s3api put-object --bucket {outputs.bucket_name} --key server-log.json --body {body}")
     print(f"  {aws} dynamodb scan --table-name {outputs.table_name}")
     print(f"  {aws} sqs receive-message --queue-url {outputs.dlq_url}")
     print(f"  {aws} logs tail {outputs.log_group_name} --follow")
@@ -86,8 +119,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     config = load_config(args, port=port)
     progress = Progress()
     session = StackSession(config, progress, args.stack, port=port, guard=check_deployment)
+    progress.stage("project", _project_line(config))
     stack = session.open()
-    print_stack(stack)
+    print_stack(stack, config.root / "samples")
     _lend(session)
     if args.detach:
         session.close(keep=True)
@@ -111,6 +145,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         session.close(keep=False)
     return 0
+
+
+def _project_line(config: HarnessConfig) -> str:
+    settings = f"settings from {config.settings_file}" if config.settings_file else "no pytest ini file: defaults"
+    return f"module {config.path(config.infra_dir)}, handler {config.path(config.lambda_dir)} ({settings})"
 
 
 def _lend(session: StackSession) -> None:
@@ -159,6 +198,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from s3pipe.demo import run_demo
 
     config = load_config(args, keep=False, reuse=False)
+    lambda_dir = config.path(config.lambda_dir)
+    if not canary_can_check(lambda_dir):
+        raise HarnessError(
+            "s3pipe demo runs the shipped pipeline: it needs the shipped handler and its samples",
+            tried=f"demo the module {config.path(config.infra_dir)} with the handler in {lambda_dir}",
+            seen=f"{lambda_dir} holds a handler of your own (settings from {config.settings_file or 'defaults'})",
+            fix="`s3pipe up` brings up your module with your handler and prints its names; "
+            "or run `s3pipe demo` in a clone of s3-event-pipeline",
+        )
     return int(run_demo(config, Progress(), samples=config.root / "samples"))
 
 
@@ -175,8 +223,21 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return run(args.action, load_config(args), everything=args.all)
 
 
+_COMMON_OPTIONS = (
+    "backend",
+    "endpoint_url",
+    "region",
+    "tf_plugin_dir",
+    "state_dir",
+    "infra_dir",
+    "lambda_dir",
+    "zip_variable",
+    "outputs",
+)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    for name in ("backend", "endpoint_url", "region", "tf_plugin_dir", "state_dir", "infra_dir", "lambda_dir"):
+    for name in _COMMON_OPTIONS:
         option = OPTIONS_BY_NAME[name]
         parser.add_argument(
             "--" + name.replace("_", "-"), dest=name, default=None, help=f"{option.help} [env {option.env}]"

@@ -1,7 +1,8 @@
 """Harness configuration: one table of options, resolved CLI flag -> ini -> environment -> default.
 
 The same table feeds the pytest plugin (``--s3pipe-*`` flags and ini keys) and the ``s3pipe`` CLI,
-so an option means the same thing everywhere.
+so an option means the same thing everywhere; both read the ini keys from the file pytest would use
+(:mod:`s3pipe.ini`), and the resolved configuration remembers where each value came from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Literal, assert_never
 
 from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
+from s3pipe.ini import section_for
 from s3pipe.outputs import ROLE_FIELDS, parse_output_map
 
 #: The backend names, from the registry's table (adding a backend never touches this file).
@@ -86,6 +88,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTIONS_BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}
+#: An option's value from flags or ini: the value (taken as its flag's) or ``(value, where it came from)``.
+Lookup = Callable[[Option], "str | tuple[str, str] | None"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -139,6 +143,8 @@ class HarnessConfig:
     terraform_binary: str = field(default_factory=lambda: os.environ.get("S3PIPE_TERRAFORM", "terraform"))
     #: Where each option's value came from (a flag, an ini file's key, an environment variable, "default").
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The pytest configuration file the ini keys were read from (or belong in), if there is one.
+    settings_file: Path | None = None
 
     def with_overrides(self, **changes: object) -> HarnessConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -147,19 +153,22 @@ class HarnessConfig:
     def resolve(
         cls,
         root: Path,
-        lookup: Callable[[Option], str | None] = lambda _option: None,
+        lookup: Lookup = lambda _option: None,
         environ: Mapping[str, str] | None = None,
+        *,
+        settings_file: Path | None = None,
     ) -> HarnessConfig:
         """Resolve every option: ``lookup`` (CLI flag, then ini) first, then the environment, then defaults.
 
+        ``lookup`` answers a value (taken as the option's flag) or ``(value, where it came from)``.
         Relative paths are taken relative to ``root`` (the project root or pytest's rootdir).
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         sources: dict[str, str] = {}
         for option in OPTIONS:
-            raw = lookup(option)
-            source = option.flag
+            found = lookup(option)
+            raw, source = found if isinstance(found, tuple) else (found, option.flag)
             if raw is None:
                 raw = env.get(option.env)
                 source = option.env
@@ -175,7 +184,18 @@ class HarnessConfig:
             raise ValueError(
                 f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
-        return cls(root=root, sources=sources, **values)  # type: ignore[arg-type]
+        return cls(root=root, sources=sources, settings_file=settings_file, **values)  # type: ignore[arg-type]
+
+    def where(self, name: str) -> str:
+        """Where an option's value came from, for error messages (``pytest.ini [pytest] s3pipe_outputs``)."""
+        return self.sources.get(name, "default")
+
+    def where_to_set(self, name: str) -> str:
+        """Where a user sets an option for this project: its ini file's pytest section, else a new pytest.ini."""
+        key = OPTIONS_BY_NAME[name].ini
+        if self.settings_file is None:
+            return f"`{key} = ...` in a pytest.ini [pytest] section in {self.root}"
+        return f"`{key} = ...` in {self.settings_file} [{section_for(self.settings_file)}]"
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative

@@ -234,7 +234,13 @@ class Deployer:
         workspace = self.workspace(stack_name)
         infra_dir = self.config.path(self.config.infra_dir)
         if (declared := declared_outputs(infra_dir)) is not None:
-            check_roles(declared, self.config.outputs, infra_dir)  # in seconds, not after a whole apply
+            check_roles(  # in seconds, not after a whole apply
+                declared,
+                self.config.outputs,
+                infra_dir,
+                mapping_from=self.config.where("outputs"),
+                settings="as " + self.config.where_to_set("outputs"),
+            )
         artifact = self.build_artifact(workspace, extra_files)
         variables = settings.to_variables(endpoint.region, artifact.path, self.config.zip_variable)
         raw, infra_hash = self.apply_module(
@@ -331,10 +337,14 @@ class Deployer:
             raise HarnessError(
                 f"The module {infra_dir} has no variable {self.config.zip_variable!r} for the handler's zip",
                 tried=f"pass the zip of {self.config.path(self.config.lambda_dir)} as var.{self.config.zip_variable}",
-                seen=f"the module's variables: {', '.join(sorted(declared)) or 'none'}",
+                seen=[
+                    f"the module's variables: {', '.join(sorted(declared)) or 'none'}",
+                    f"s3pipe_zip_variable: {self.config.zip_variable!r} from {self.config.where('zip_variable')}",
+                ],
                 fix=(
-                    "name the variable that takes the zip's path in the [pytest] ini section: "
-                    "`s3pipe_zip_variable = <its name>` (the module's aws_lambda_function uses it as `filename`)"
+                    "name the variable that takes the zip's path: "
+                    + self.config.where_to_set("zip_variable").replace("...", "<its name>")
+                    + " (the module's aws_lambda_function uses it as `filename`)"
                 ),
             )
         return {

@@ -206,14 +206,25 @@ class OutputsError(HarnessError, ValueError):
     """The module's outputs, or their mapping (``s3pipe_outputs``), do not give the harness what it needs."""
 
     @classmethod
-    def missing_roles(cls, missing: Mapping[str, str], available: Iterable[str], module: str) -> OutputsError:
+    def missing_roles(
+        cls,
+        missing: Mapping[str, str],
+        available: Iterable[str],
+        module: str,
+        *,
+        mapping_from: str = "default",
+        settings: str = "the [pytest] ini section",
+    ) -> OutputsError:
         example = "\n    ".join(f"{role} = <one of its outputs>" for role in missing)
         return cls(
             f"The module {module} has no output for the role(s) {', '.join(missing)}",
             tried="read " + ", ".join(f"role {role!r} from output {name!r}" for role, name in missing.items()),
-            seen=f"the module's outputs: {', '.join(sorted(available)) or 'none'}",
+            seen=[
+                f"the module's outputs: {', '.join(sorted(available)) or 'none'}",
+                f"s3pipe_outputs: {'not set' if mapping_from == 'default' else 'from ' + mapping_from}",
+            ],
             fix=(
-                "map each role to one of those outputs in the [pytest] ini section (or add outputs with "
+                f"map each role to one of those outputs, {settings} (or add outputs with "
                 f"the default names):\n  s3pipe_outputs =\n    {example}"
             ),
         )

@@ -125,12 +125,22 @@ def _last_segment(value: str, separator: str) -> str:
     return value.rstrip(separator).rsplit(separator, 1)[-1]
 
 
-def check_roles(declared: Iterable[str], mapping: Mapping[str, str], module: Path | str) -> None:
-    """Before any apply: every required role's output is declared by the module (else :class:`OutputsError`)."""
+def check_roles(
+    declared: Iterable[str],
+    mapping: Mapping[str, str],
+    module: Path | str,
+    *,
+    mapping_from: str = "default",
+    settings: str = "the [pytest] ini section",
+) -> None:
+    """Before any apply: every required role's output is declared by the module (else :class:`OutputsError`).
+
+    ``mapping_from`` says where the mapping came from and ``settings`` where to change it (the project's ini file).
+    """
     names, present = output_names(mapping), set(declared)
     missing = {role: names[ROLE_FIELDS[role]] for role in REQUIRED_ROLES if names[ROLE_FIELDS[role]] not in present}
     if missing:
-        raise OutputsError.missing_roles(missing, present, str(module))
+        raise OutputsError.missing_roles(missing, present, str(module), mapping_from=mapping_from, settings=settings)
 
 
 def resolve_outputs(

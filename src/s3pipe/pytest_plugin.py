@@ -40,6 +40,7 @@ from s3pipe.gateway.client import GatewayClient
 from s3pipe.guard import check_deployment
 from s3pipe.iam.audit import AuditResult, audit_session, failed, journal_mark, summary_lines
 from s3pipe.iam.report import ExpectedDenial
+from s3pipe.ini import section_for, strip_inline_comment
 from s3pipe.module_stack import ModuleSession, ModuleStack
 from s3pipe.observe import StackObserver
 from s3pipe.pipeline import Pipeline
@@ -99,15 +100,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "as a strict xfail that names the difference",
     )
 
-    def lookup(option: Option) -> str | None:
+    inipath = Path(str(config.inipath)) if config.inipath else None
+
+    def lookup(option: Option) -> tuple[str, str] | None:
         value = config.getoption(option.ini, default=None)
-        if value is None:
-            ini_value = config.getini(option.ini)
-            value = ini_value if ini_value not in (None, "", []) else None
-        return None if value is None else str(value)
+        if value is not None:
+            return str(value), option.flag
+        ini_value = config.getini(option.ini)
+        if ini_value in (None, "", []):
+            return None
+        where = f"{inipath} [{section_for(inipath)}] {option.ini}" if inipath else f"ini {option.ini}"
+        return strip_inline_comment(str(ini_value)), where
 
     try:
-        config.stash[_CONFIG_KEY] = HarnessConfig.resolve(Path(str(config.rootpath)), lookup)
+        config.stash[_CONFIG_KEY] = HarnessConfig.resolve(Path(str(config.rootpath)), lookup, settings_file=inipath)
     except ValueError as error:
         raise pytest.UsageError(f"s3pipe: {error}") from None
 
