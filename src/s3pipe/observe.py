@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
+
+from s3pipe.invocations import EmulatorLogInvocations, FunctionWatch, InvocationReader, LogGroupInvocations
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 
 #: How far back each poll re-reads, to catch events delivered after later ones (de-duplicated by identity).
 LATE_EVENT_LOOKBACK_MS = 60_000
+#: A wait reads the function's invocations from a remote log group at most this often.
+REMOTE_LOG_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -249,9 +254,18 @@ def queue_depth(client: SQSClient, queue_url: str) -> QueueDepth:
 
 
 def wait_until_drained(
-    client: SQSClient, queue_url: str, *, timeout: float, quiet_polls: int = 3, interval: float = 0.1
+    client: SQSClient,
+    queue_url: str,
+    *,
+    timeout: float,
+    quiet_polls: int = 3,
+    interval: float = 0.1,
+    guard: Callable[[], None] | None = None,
 ) -> tuple[bool, QueueDepth]:
-    """Poll until the queue shows nothing visible, in flight or delayed for ``quiet_polls`` polls in a row."""
+    """Poll until the queue shows nothing visible, in flight or delayed for ``quiet_polls`` polls in a row.
+
+    ``guard`` is called between polls and may end the wait early by raising (a function that cannot start).
+    """
     deadline = time.monotonic() + timeout
     quiet = 0
     depth = queue_depth(client, queue_url)
@@ -261,6 +275,8 @@ def wait_until_drained(
             return True, depth
         if time.monotonic() >= deadline:
             return False, depth
+        if guard is not None:
+            guard()
         time.sleep(interval)
         depth = queue_depth(client, queue_url)
 
@@ -314,3 +330,24 @@ class StackObserver:
 
     def depth(self) -> QueueDepth:
         return queue_depth(self.stack.sqs, self.stack.outputs.queue_url)
+
+    def watch(self) -> FunctionWatch:
+        """What the function does from now on, whatever the handler (for one wait): see :mod:`s3pipe.invocations`."""
+        function = self.stack.outputs.function_name
+        if self.stack.emulator_log:
+            reader: InvocationReader = EmulatorLogInvocations(Path(self.stack.emulator_log), function)
+            return FunctionWatch(function, reader, self.surroundings)
+        reader = LogGroupInvocations(self.logs, since_ms=int(time.time() * 1000))
+        return FunctionWatch(function, reader, self.surroundings, min_interval=REMOTE_LOG_INTERVAL)
+
+    def surroundings(self) -> list[str]:
+        """The queue and the DLQ now, for a failure report."""
+        outputs = self.stack.outputs
+        self.dlq.poll()
+        entries = self.dlq.entries
+        counts = [entry.system_attributes.get("ApproximateReceiveCount", "?") for entry in entries[-5:]]
+        received = f" (receive counts of the newest: {', '.join(counts)})" if counts else ""
+        return [
+            f"queue {outputs.queue_name} now: {self.depth()}",
+            f"DLQ {outputs.dlq_name}: {len(entries)} message(s) this session{received}",
+        ]

@@ -8,7 +8,11 @@ Helpers that read the shipped handler's structured log events (``wait_for``, ``w
 
 Every wait polls with a deadline and, when the deadline passes, fails with what was seen (for our
 handler: S3 event -> SQS message -> invocations with receive counts -> items or DLQ, and the
-function's log lines for that object). No sleeps as synchronisation.
+function's log lines for that object), and, whatever the handler, what the function did since the
+wait began: its invocations with their outcome (init error, exception and traceback, timeout,
+success), the queue and the DLQ (:mod:`s3pipe.invocations`). When every invocation since the wait
+began failed with the same init error, the wait stops at once with that error. No sleeps as
+synchronisation.
 """
 
 from __future__ import annotations
@@ -86,8 +90,12 @@ def poll_until(
     describe: Callable[[], str],
     what: str,
     interval: float = _POLL_INTERVAL,
+    guard: Callable[[], None] | None = None,
 ) -> T:
-    """Call ``check`` until it returns a value or the deadline passes; then fail with ``describe()``."""
+    """Call ``check`` until it returns a value or the deadline passes; then fail with ``describe()``.
+
+    ``guard`` runs between polls and may end the wait early by raising (a function that cannot start).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -95,6 +103,8 @@ def poll_until(
             return value
         if time.monotonic() >= deadline:
             raise SettleTimeout(f"{what} not seen within {timeout:.0f} s\n{describe()}")
+        if guard is not None:
+            guard()
         time.sleep(interval)
 
 
@@ -104,11 +114,14 @@ def eventually(
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = _POLL_INTERVAL,
     what: str = "the condition",
+    guard: Callable[[], None] | None = None,
+    report: Callable[[], str] | None = None,
 ) -> T:
     """Call ``check`` until it returns without an ``AssertionError``; return what it returned.
 
     Works with any handler: put the assertions about the pipeline's effects in ``check``. When the
-    deadline passes, fails with the last assertion's message.
+    deadline passes, fails with the last assertion's message (and ``report()``, when given). ``guard``
+    runs between attempts and may end the wait early by raising.
     """
     deadline = time.monotonic() + timeout
     attempts = 0
@@ -118,9 +131,12 @@ def eventually(
             return check()
         except AssertionError as error:
             if time.monotonic() >= deadline:
+                extra = f"\n{report()}" if report is not None else ""
                 raise SettleTimeout(
-                    f"{what} did not hold within {timeout:.0f} s ({attempts} attempts); last failure:\n{error}"
+                    f"{what} did not hold within {timeout:.0f} s ({attempts} attempts); last failure:\n{error}{extra}"
                 ) from error
+        if guard is not None:
+            guard()
         time.sleep(interval)
 
 
@@ -167,8 +183,23 @@ class Pipeline:
 
     # ------------------------------------------------------------------ waits
     def eventually(self, check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, what: str = "the condition") -> T:
-        """Retry ``check`` until its assertions hold (any handler); see :func:`eventually`."""
-        return eventually(check, timeout=timeout, what=what)
+        """Retry ``check`` until its assertions hold (any handler); see :func:`eventually`. A failure adds what
+        the function did meanwhile; a function that cannot start ends the wait at once."""
+        watch = self.observer.watch()
+        return eventually(check, timeout=timeout, what=what, guard=watch.raise_if_broken, report=watch.report)
+
+    def _poll_until(
+        self, check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str
+    ) -> T:
+        """:func:`poll_until` watching the function: the failure says what it did, a broken one ends the wait."""
+        watch = self.observer.watch()
+        return poll_until(
+            check,
+            timeout=timeout,
+            describe=lambda: f"{describe()}\n{watch.report()}",
+            what=what,
+            guard=watch.raise_if_broken,
+        )
 
     def _require_handler_events(self, helper: str) -> None:
         """Fail at once when invocations finished without any of the shipped handler's events."""
@@ -217,7 +248,7 @@ class Pipeline:
         Reads the shipped handler's log events (``object_stored``...); with another handler use
         :meth:`eventually` or :meth:`settle`.
         """
-        return poll_until(
+        return self._poll_until(
             lambda: self._outcome(upload),
             timeout=timeout,
             describe=lambda: self.trace(upload),
@@ -245,13 +276,18 @@ class Pipeline:
                 waiting[0]
             )
 
-        return poll_until(check, timeout=timeout, describe=describe, what=f"final outcomes for {len(uploads)} uploads")
+        return self._poll_until(
+            check, timeout=timeout, describe=describe, what=f"final outcomes for {len(uploads)} uploads"
+        )
 
     def settle(self, timeout: float = DEFAULT_TIMEOUT) -> QueueDepth:
         """Wait until the queue is drained and nothing is in flight (any handler)."""
-        drained, depth = wait_until_drained(self.stack.sqs, self.stack.outputs.queue_url, timeout=timeout)
+        watch = self.observer.watch()
+        drained, depth = wait_until_drained(
+            self.stack.sqs, self.stack.outputs.queue_url, timeout=timeout, guard=watch.raise_if_broken
+        )
         if not drained:
-            raise SettleTimeout(f"queue not drained within {timeout:.0f} s: {depth}")
+            raise SettleTimeout(f"queue not drained within {timeout:.0f} s: {depth}\n{watch.report()}")
         self.observer.refresh()
         return depth
 
@@ -262,7 +298,7 @@ class Pipeline:
             depth = self.observer.depth()
             return depth if depth.visible >= visible else None
 
-        return poll_until(
+        return self._poll_until(
             check,
             timeout=timeout,
             describe=lambda: f"queue now: {self.observer.depth()}",
@@ -296,7 +332,9 @@ class Pipeline:
             self.observer.refresh()
             return self.observer.dlq.for_object(upload.bucket, upload.key) or None
 
-        return poll_until(check, timeout=timeout, describe=lambda: self.trace(upload), what=f"a DLQ entry for {upload}")
+        return self._poll_until(
+            check, timeout=timeout, describe=lambda: self._trace_any(upload), what=f"a DLQ entry for {upload}"
+        )
 
     def dlq_messages(self, at_least: int = 0, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
         """Every message the DLQ received so far (any handler); waits until there are ``at_least``.
@@ -310,7 +348,7 @@ class Pipeline:
             entries = self.observer.dlq.entries
             return entries if len(entries) >= at_least else None
 
-        return poll_until(
+        return self._poll_until(
             check,
             timeout=timeout,
             describe=lambda: f"DLQ messages seen: {len(self.observer.dlq.entries)}; queue now: {self.observer.depth()}",
@@ -322,7 +360,7 @@ class Pipeline:
             self.observer.refresh()
             return self.observer.dlq.for_message(message_id) or None
 
-        return poll_until(
+        return self._poll_until(
             check,
             timeout=timeout,
             describe=lambda: self.describe_message(message_id),
@@ -341,7 +379,7 @@ class Pipeline:
         def check() -> LogLine | None:
             return next((line for line in self.message_lines(message_id) if line.event in events), None)
 
-        return poll_until(
+        return self._poll_until(
             check,
             timeout=timeout,
             describe=lambda: self.describe_message(message_id),
@@ -408,6 +446,13 @@ class Pipeline:
         self.observer.refresh()
 
     # ------------------------------------------------------------------ traces
+    def _trace_any(self, upload: Upload) -> str:
+        """The shipped handler's trace of the upload when it runs; otherwise what is known whatever the handler."""
+        self.observer.refresh()
+        if self.observer.handler_events_seen():
+            return self.trace(upload)
+        return f"no DLQ entry names {upload} yet ({len(self.observer.dlq.entries)} DLQ message(s) this session)"
+
     def trace(self, upload: Upload) -> str:
         """What was seen for this object, step by step, with its log lines (the shipped handler's events)."""
         self.observer.refresh()

@@ -209,8 +209,10 @@ class StackSession:
         retire(record, record_path, stack_name=self.stack_name, alive=self.probes.pid_alive, progress=self.progress)
 
     def _opened(self, stack: Stack, gateway_url: str | None) -> Stack:
-        """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`)."""
+        """Remember the stack's gateway (the IAM audit marks its journal itself: :mod:`s3pipe.iam.audit`) and
+        its emulator's log (what the function did, for waits that fail)."""
         stack.gateway_url = gateway_url
+        stack.emulator_log = self.backend.log_file if self.backend is not None else None
         return stack
 
     def _attach(self, record: StackRecord, settings: StackSettings, decision: ReuseDecision, started: float) -> Stack:

@@ -117,6 +117,8 @@ class Stack:
     timings: dict[str, float] = field(default_factory=dict)
     #: The function gateway (embedded backend): recorded calls and fault injection, see s3pipe.gateway.
     gateway_url: str | None = None
+    #: The emulator's own log file, when it writes one (what the function did, whatever the handler).
+    emulator_log: str | None = None
 
     @cached_property
     def session(self) -> boto3.Session:

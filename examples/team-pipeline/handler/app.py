@@ -27,7 +27,8 @@ logger.setLevel(logging.INFO)
 COLUMNS = ("order_id", "sku", "quantity", "unit_price")
 # Few, short retries: a throttled write fails the message well within the function's timeout,
 # and SQS retries it after the visibility timeout.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+# (botocore: `total_max_attempts` counts the first attempt; `max_attempts` would count retries only)
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3})
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 s3 = boto3.client("s3", config=_CONFIG)
