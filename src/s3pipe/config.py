@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, assert_never
 
+from s3pipe.aws.run import new_run_id
 from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
 from s3pipe.outputs import ROLE_FIELDS, parse_output_map
 
@@ -68,6 +69,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("zip_variable", "the module's variable that receives the handler zip's path", default="lambda_zip_path"),
     Option("state_dir", "where stacks keep their working copy, state and logs", kind="path", default=".s3pipe"),
     Option("allow_aws", "opt in to deploying to a real AWS account (backend 'aws')", kind="bool"),
+    Option(
+        "aws_account_id",
+        "backend 'aws': the 12-digit account the run must deploy to; STS must confirm it, and it pins the "
+        "provider (allowed_account_ids)",
+    ),
+    Option(
+        "aws_keep",
+        "backend 'aws': let --s3pipe-keep / `s3pipe up --detach` leave a billable stack running",
+        kind="bool",
+    ),
+    Option(
+        "name_prefix_variable",
+        "the module's variable that receives the stack's name prefix (on AWS: a fresh one per run, required)",
+        default="name_prefix",
+    ),
     Option("localstack_image", "LocalStack image for backend 'localstack'", default=DEFAULT_LOCALSTACK_IMAGE),
     Option("start_timeout", "seconds to wait for an emulator to become healthy", kind="int", default="60"),
     Option(
@@ -127,6 +143,9 @@ class HarnessConfig:
     zip_variable: str = "lambda_zip_path"
     state_dir: Path = Path(".s3pipe")
     allow_aws: bool = False
+    aws_account_id: str | None = None
+    aws_keep: bool = False
+    name_prefix_variable: str = "name_prefix"
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
     start_timeout: int = 60
     iam_audit: bool = True
@@ -137,6 +156,11 @@ class HarnessConfig:
         default_factory=lambda: Path(p) if (p := os.environ.get("S3PIPE_MINISTACK_PYTHON")) else None
     )
     terraform_binary: str = field(default_factory=lambda: os.environ.get("S3PIPE_TERRAFORM", "terraform"))
+    #: Options set by a flag, the ini or the environment (not by their default).
+    given: frozenset[str] = frozenset()
+    #: Names this run in the tags of what it creates on AWS (``s3pipe aws sweep --run <id>``); pytest-xdist
+    #: workers take their controller's.
+    run_id: str = field(default_factory=new_run_id)
 
     def with_overrides(self, **changes: object) -> HarnessConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -173,7 +197,8 @@ class HarnessConfig:
             raise ValueError(
                 f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
-        return cls(root=root, **values)  # type: ignore[arg-type]
+        given = frozenset(name for name, source in sources.items() if source != "default")
+        return cls(root=root, given=given, **values)  # type: ignore[arg-type]
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative
