@@ -133,9 +133,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             continue
         alive = pid_alive(record.emulator_pid) if record.emulator_pid else None
         state = "running" if alive else ("stopped" if alive is False else "external")
-        where = record.endpoint_url or f"AWS {record.account_id or '?'} {record.region}"
+        where = record.endpoint_url or f"AWS:{record.account_id or '?'}:{record.region}"
         if record.endpoint_url is None:  # real resources: deployed until destroyed (`s3pipe down`)
-            state = f"deployed (run {record.run_id or '?'}; `s3pipe down --stack {record.name}` destroys it)"
+            state = f"deployed run={record.run_id or '?'} (`s3pipe down --stack {record.name}` destroys it)"
         print(f"{record.name:<16} {record.backend:<10} {where:<28} {state}")
     return 0
 

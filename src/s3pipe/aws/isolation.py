@@ -43,7 +43,7 @@ class IsolationRefused(HarnessError):
             tried=f"start a fresh stack {stack_name!r} (a new name prefix for this run)",
             seen=[f"{state_path} holds {len(resources)} resource(s):", *resources[:20]],
             fix=(
-                f"destroy them first: `s3pipe down --stack {stack_name} --backend aws` (terraform destroy in its "
+                f"destroy them first: `s3pipe down --stack {stack_name}` (terraform destroy in its "
                 "working copy); a kept stack (--s3pipe-aws-keep) stays until you do"
             ),
         )

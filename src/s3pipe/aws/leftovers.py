@@ -39,7 +39,7 @@ class DestroyFailed(HarnessError):
             seen=seen,
             fix=(
                 f"`{sweep_command(run_id, region)}` deletes everything tagged with this run (drop --yes to list "
-                f"first); or fix the error and rerun `s3pipe down --stack {stack_name} --backend aws`"
+                f"first); or fix the error and rerun `s3pipe down --stack {stack_name}`"
             ),
         )
 

@@ -419,7 +419,7 @@ def test_a_state_left_by_an_earlier_run_is_refused_and_not_destroyed(
     message = str(raised.value)
     assert "still has resources on AWS from an earlier run" in message
     assert f"aws_sqs_queue.this (arn:aws:sqs:{REGION}:{ACCOUNT}:s3p-ci-old-queue)" in message
-    assert "s3pipe down --stack ci --backend aws" in message
+    assert "s3pipe down --stack ci`" in message
     assert deployer.settings == []  # never applied
     assert commands(fake) == []  # and never destroyed: it may be a kept stack
 
