@@ -229,9 +229,15 @@ class StackSession:
         self._started_backend = True
         gateway_url = backend.function_endpoint_url
         settings = self._settings(record, gateway_url)
+        workspace = self.deployer.workspace(self.stack_name)
         if backend.requires_isolation:
-            refuse_leftover_state(self.stack_name, self.deployer.workspace(self.stack_name).state_path)
+            refuse_leftover_state(self.stack_name, workspace.state_path)
         self._applying = not backend.is_emulator
+        if self._applying:  # recorded before the apply: `s3pipe down --stack` finds even a half-applied stack
+            workspace.root.mkdir(parents=True, exist_ok=True)
+            provisional = StackRecord(self.stack_name, backend.name, endpoint.url, endpoint.region, "", "", "", {})
+            provisional.run_id, provisional.account_id = self.config.run_id, endpoint.account_id
+            provisional.save(workspace.record_path)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         return Opened(backend, endpoint, stack, gateway_url)
 

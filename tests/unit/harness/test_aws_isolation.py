@@ -22,6 +22,7 @@ from s3pipe.aws.leftovers import DestroyFailed
 from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, StackRecord, StackSettings
+from s3pipe.errors import TerraformError
 from s3pipe.module_stack import ModuleSession
 from s3pipe.progress import Progress
 from s3pipe.session import StackSession, stop_stack
@@ -512,3 +513,29 @@ def test_state_resources_reads_managed_instances_only(tmp_path: Path) -> None:
     path.write_text(json.dumps(STATE))
     assert state_resources(path) == [f"aws_sqs_queue.this (arn:aws:sqs:{REGION}:{ACCOUNT}:s3p-ci-old-queue)"]
     assert state_resources(tmp_path / "missing") == []
+
+
+def test_a_stack_is_recorded_before_its_apply_so_down_finds_a_half_applied_one(
+    config: HarnessConfig, fake: FakeTerraform
+) -> None:
+    seen: list[StackRecord | None] = []
+
+    class FailingApply(Recording):
+        def deploy(self, stack_name: str, *_: Any) -> Stack:
+            seen.append(StackRecord.load(self.workspace(stack_name).record_path))
+            self.workspace(stack_name).workdir.mkdir(parents=True, exist_ok=True)
+            self.workspace(stack_name).state_path.write_text(json.dumps(STATE))
+            raise TerraformError("`terraform apply` failed", tried="terraform apply", seen="x", fix="y")
+
+    deployer = FailingApply(config)
+    session = StackSession(config, Progress(write=lambda _line: None), "ci", backend_class=Aws, deployer=deployer)
+    with pytest.raises(TerraformError):
+        session.open()
+
+    [record] = seen
+    assert record is not None
+    assert (record.backend, record.endpoint_url, record.region) == ("aws", None, REGION)
+    assert (record.run_id, record.account_id) == (RUN, ACCOUNT)
+    session.close()  # the fake terraform's destroy succeeds
+    assert commands(fake) == ["destroy"]
+    assert not deployer.workspace("ci").record_path.exists()
