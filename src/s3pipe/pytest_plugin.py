@@ -148,6 +148,13 @@ def _hold_interrupts_on_real_resources(config: pytest.Config, harness: HarnessCo
         workers.mkdir(parents=True, exist_ok=True)
         (workers / f"worker-{worker}.pid").write_text(str(os.getpid()))
         config.add_cleanup(lambda: (workers / f"worker-{worker}.pid").unlink(missing_ok=True))
+    else:
+        config.add_cleanup(lambda: _remove_if_empty(workers))
+
+
+def _remove_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def _forward_to_workers(config: pytest.Config, workers: Path, number: int) -> bool:
