@@ -116,11 +116,15 @@ def credentials_note(stack: Stack) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else LOCALSTACK_PORT
-    config = load_config(args, port=port)
+    config = load_config(args, port=port, **({"keep": True} if args.detach else {}))  # the backend may refuse keep
     progress = Progress()
     session = StackSession(config, progress, args.stack, port=port, guard=check_deployment)
     progress.stage("project", _project_line(config))
-    stack = session.open()
+    try:
+        stack = session.open()
+    except BaseException:  # a failed or interrupted apply: nothing it created stays behind
+        session.close(keep=False)
+        raise
     print_stack(stack, config.root / "samples")
     _lend(session)
     if args.detach:
@@ -163,6 +167,7 @@ def _lend(session: StackSession) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    """Stop a stack; on AWS (its record says so) ``terraform destroy`` it in its working copy."""
     stopped = stop_stack(load_config(args), args.stack)
     print(f"stack {args.stack!r}: {'stopped' if stopped else 'nothing running'}")
     return 0
@@ -181,7 +186,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             continue
         alive = pid_alive(record.emulator_pid) if record.emulator_pid else None
         state = "running" if alive else ("stopped" if alive is False else "external")
-        print(f"{record.name:<16} {record.backend:<10} {record.endpoint_url or 'AWS':<28} {state}")
+        where = record.endpoint_url or f"AWS:{record.account_id or '?'}:{record.region}"
+        if record.endpoint_url is None:  # real resources: deployed until destroyed (`s3pipe down`)
+            state = f"deployed run={record.run_id or '?'} (`s3pipe down --stack {record.name}` destroys it)"
+        print(f"{record.name:<16} {record.backend:<10} {where:<28} {state}")
     return 0
 
 
@@ -285,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("action", choices=ACTIONS, help="key: print the current key; list; prune: all but current")
     snapshot.add_argument("--all", action="store_true", help="prune: remove the current key's snapshot too")
     snapshot.set_defaults(handler=cmd_snapshot)
+
+    from s3pipe.aws.cli import add_parser as add_aws_parser
+
+    add_aws_parser(commands)
     return parser
 
 

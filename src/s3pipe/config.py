@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, assert_never
 
+from s3pipe.aws.run import new_run_id
 from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
 from s3pipe.ini import section_for
 from s3pipe.outputs import ROLE_FIELDS, parse_output_map
@@ -70,6 +71,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("zip_variable", "the module's variable that receives the handler zip's path", default="lambda_zip_path"),
     Option("state_dir", "where stacks keep their working copy, state and logs", kind="path", default=".s3pipe"),
     Option("allow_aws", "opt in to deploying to a real AWS account (backend 'aws')", kind="bool"),
+    Option(
+        "aws_account_id",
+        "backend 'aws': the 12-digit account the run must deploy to; STS must confirm it, and it pins the "
+        "provider (allowed_account_ids)",
+    ),
+    Option(
+        "aws_keep",
+        "backend 'aws': let --s3pipe-keep / `s3pipe up --detach` leave a billable stack running",
+        kind="bool",
+    ),
+    Option(
+        "name_prefix_variable",
+        "the module's variable that receives the stack's name prefix (on AWS: a fresh one per run, required)",
+        default="name_prefix",
+    ),
     Option("localstack_image", "LocalStack image for backend 'localstack'", default=DEFAULT_LOCALSTACK_IMAGE),
     Option("start_timeout", "seconds to wait for an emulator to become healthy", kind="int", default="60"),
     Option(
@@ -131,6 +147,9 @@ class HarnessConfig:
     zip_variable: str = "lambda_zip_path"
     state_dir: Path = Path(".s3pipe")
     allow_aws: bool = False
+    aws_account_id: str | None = None
+    aws_keep: bool = False
+    name_prefix_variable: str = "name_prefix"
     localstack_image: str = DEFAULT_LOCALSTACK_IMAGE
     start_timeout: int = 60
     iam_audit: bool = True
@@ -145,6 +164,11 @@ class HarnessConfig:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: The pytest configuration file the ini keys were read from (or belong in), if there is one.
     settings_file: Path | None = None
+    #: Options set by a flag, the ini or the environment (not by their default).
+    given: frozenset[str] = frozenset()
+    #: Names this run in the tags of what it creates on AWS (``s3pipe aws sweep --run <id>``); pytest-xdist
+    #: workers take their controller's.
+    run_id: str = field(default_factory=new_run_id)
 
     def with_overrides(self, **changes: object) -> HarnessConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -184,7 +208,8 @@ class HarnessConfig:
             raise ValueError(
                 f"backend must be one of {', '.join(BACKEND_CLASSES)}, got {backend!r} (from {sources.get('backend')})"
             )
-        return cls(root=root, sources=sources, settings_file=settings_file, **values)  # type: ignore[arg-type]
+        given = frozenset(name for name, source in sources.items() if source != "default")
+        return cls(root=root, sources=sources, settings_file=settings_file, given=given, **values)  # type: ignore[arg-type]
 
     def where(self, name: str) -> str:
         """Where an option's value came from, for error messages (``pytest.ini [pytest] s3pipe_outputs``)."""

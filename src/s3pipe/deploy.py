@@ -16,6 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s3pipe.aws.adoption import refuse_adoption
+from s3pipe.aws.isolation import provider_pins, require_prefix_variable
+from s3pipe.aws.leftovers import destroy_failed
+from s3pipe.aws.run import run_tags
 from s3pipe.backends.base import Backend, Endpoint, loopback_no_proxy
 from s3pipe.config import HarnessConfig
 from s3pipe.errors import HarnessError
@@ -119,6 +123,9 @@ class StackRecord:
     #: Terraform's state still holds the previous ``source_code_hash`` and its next apply re-uploads
     #: the same code (the way ``sam sync --code`` relates to CloudFormation).
     code_synced_sha256: str | None = None
+    #: The run that applied it (its resources' ``s3pipe:run`` tag on AWS) and the account, on AWS.
+    run_id: str | None = None
+    account_id: str | None = None
 
     @classmethod
     def running(
@@ -132,6 +139,7 @@ class StackRecord:
         settings_hash: str,
         outputs: dict[str, Any],
         owner_pid: int | None = None,
+        run_id: str | None = None,
     ) -> StackRecord:
         """The record of a stack running on ``backend`` at ``endpoint`` (its emulator, log and gateway)."""
         return cls(
@@ -147,6 +155,8 @@ class StackRecord:
             emulator_log=backend.log_file,
             owner_pid=owner_pid,
             gateway_url=backend.function_endpoint_url,
+            run_id=run_id,
+            account_id=endpoint.account_id,
         )
 
     def save(self, path: Path) -> None:
@@ -269,6 +279,7 @@ class Deployer:
             settings_hash=settings_hash(variables, self.config.zip_variable, self.config.outputs),
             outputs=outputs.to_json(),
             owner_pid=os.getpid(),
+            run_id=self.config.run_id,
         )
         record.save(workspace.record_path)
         return Stack(
@@ -279,6 +290,8 @@ class Deployer:
             capabilities=backend.effective_capabilities,
             workdir=str(workspace.workdir),
             timings=dict(self.progress.timings),
+            log_read_interval=backend.log_read_interval,
+            resource_tags=run_tags(self.config.run_id, stack_name) if backend.requires_isolation else {},
         )
 
     def apply_module(  # noqa: PLR0917 - the one place every apply goes through
@@ -298,18 +311,38 @@ class Deployer:
             if timing.seconds >= 5:
                 self.progress.stage("", f"  {timing.address} {timing.action} in {timing.seconds:.0f} s")
 
+        plan_file = self.refuse_adoption(stack_name, terraform, backend, endpoint)
         with self.progress.timed("apply"):
-            terraform.apply(on_resource=report)
+            terraform.apply(on_resource=report, plan_file=plan_file)
         return terraform.outputs(), module_hash
+
+    def refuse_adoption(
+        self, stack_name: str, terraform: Terraform, backend: Backend, endpoint: Endpoint
+    ) -> Path | None:
+        """On AWS: save the plan, refuse it if it would adopt an existing resource; the plan to apply (else None)."""
+        if not backend.requires_isolation:
+            return None
+        plan_file = self.workspace(stack_name).root / "s3pipe.tfplan"
+        with self.progress.timed("plan"):
+            terraform.plan_to_file(plan_file)
+            plan = terraform.show_plan(plan_file)
+        refuse_adoption(
+            plan, lambda service: make_client(endpoint, service), account=endpoint.account_id, region=endpoint.region
+        )
+        return plan_file
 
     def prepare_module(
         self, stack_name: str, backend: Backend, endpoint: Endpoint, module_dir: Path, variables: Mapping[str, Any]
     ) -> tuple[Terraform, str]:
         """Everything before an apply: the workspace synced, override and variables written, guarded, initialised."""
         workspace = self.workspace(stack_name)
+        pins = None
+        if backend.requires_isolation:  # real AWS: a prefix the module takes, this account only, the run's tags
+            require_prefix_variable(module_dir, self.config.name_prefix_variable, variables)
+            pins = provider_pins(endpoint.account_id, self.config.run_id, stack_name, module_dir)
         module_hash = workspace.sync(module_dir)
         own_regions = [alias for alias in literal_provider_regions(module_dir) if alias is not None]
-        workspace.write_override(endpoint, aws_provider_aliases(module_dir), own_regions)
+        workspace.write_override(endpoint, aws_provider_aliases(module_dir), pins, own_regions)
         workspace.write_variables(variables)
         terraform, installation = self.terraform(workspace, endpoint)
         init_marker = workspace.workdir / ".terraform" / "s3pipe-init"
@@ -347,14 +380,28 @@ class Deployer:
                     + " (the module's aws_lambda_function uses it as `filename`)"
                 ),
             )
-        return {
-            name: value for name, value in variables.items() if name in declared or name in settings.extra_variables
-        }
+        named = dict(variables)
+        if (prefix_variable := self.config.name_prefix_variable) != "name_prefix" and "name_prefix" in named:
+            named[prefix_variable] = named.pop("name_prefix")  # the module takes its prefix under its own name
+        return {name: value for name, value in named.items() if name in declared or name in settings.extra_variables}
 
-    def destroy(self, stack_name: str, endpoint: Endpoint) -> None:
+    def destroy(self, stack_name: str, endpoint: Endpoint, *, run_id: str | None = None) -> None:
+        """``terraform destroy`` in the stack's working copy; on AWS a failure lists what is left and the sweep."""
         workspace = self.workspace(stack_name)
         if not workspace.state_path.exists():
             return
         terraform, _ = self.terraform(workspace, endpoint)
-        with self.progress.timed("destroy"):
-            terraform.destroy()
+        try:
+            with self.progress.timed("destroy"):
+                terraform.destroy()
+        except HarnessError as error:
+            if endpoint.url is not None:
+                raise
+            raise destroy_failed(
+                stack_name,
+                workspace.state_path,
+                run_id=run_id or self.config.run_id,
+                region=endpoint.region,
+                error=error,
+                tagging=lambda: make_client(endpoint, "resourcegroupstaggingapi"),
+            ) from error

@@ -28,12 +28,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from s3pipe.aws.isolation import refuse_leftover_state
 from s3pipe.backends.attached import AttachedBackend
 from s3pipe.backends.base import Backend, Capability, Endpoint, Probes
 from s3pipe.backends.probes import real_probes
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
-from s3pipe.deploy import Deployer, Guard, StackRecord, settings_hash
+from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
 from s3pipe.progress import Progress
 from s3pipe.region import for_module
 from s3pipe.snapshots.flow import add_emulator_environment
@@ -53,6 +54,8 @@ class ModuleStack:
     endpoint: Endpoint
     backend: str
     capabilities: frozenset[Capability]
+    #: The fresh name prefix the module received on a backend that requires isolation (AWS); "" elsewhere.
+    name_prefix: str = ""
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
@@ -106,6 +109,9 @@ class ModuleSession:
         self.endpoint: Endpoint | None = None
         self.outputs: dict[str, Any] = {}
         self._attached = False
+        #: An apply was started on real resources: close destroys whatever state it left.
+        self._applying = False
+        self.name_prefix = ""
 
     @property
     def record_path(self) -> Path:
@@ -166,8 +172,9 @@ class ModuleSession:
             opened = self._cold_start({})
         self.backend, self.endpoint, self.outputs = opened.backend, opened.endpoint, opened.outputs
         self.progress.done("ready", time.monotonic() - started, f"module stack {self.stack_name!r}")
+        capabilities = opened.backend.effective_capabilities
         return ModuleStack(
-            self.stack_name, opened.outputs, opened.endpoint, opened.backend.name, opened.backend.effective_capabilities
+            self.stack_name, opened.outputs, opened.endpoint, opened.backend.name, capabilities, self.name_prefix
         )
 
     def _attach(self, record: StackRecord, started: float) -> ModuleStack:
@@ -190,7 +197,16 @@ class ModuleSession:
         add_emulator_environment(backend, emulator_environment)
         self.backend = backend
         endpoint = self.endpoint = backend.start()
-        outputs, _hash = self.deployer.apply_module(self.stack_name, backend, endpoint, self.module_dir, self.variables)
+        variables = self.variables
+        if backend.requires_isolation:  # AWS: a fresh prefix for this run, never a state an earlier run left
+            refuse_leftover_state(self.stack_name, self.deployer.workspace(self.stack_name).state_path)
+            self.name_prefix = StackSettings.unique_prefix(self.stack_name)
+            variables = {**variables, self.config.name_prefix_variable: self.name_prefix}
+        self._applying = not backend.is_emulator
+        if self._applying:  # remembered until destroyed, so `s3pipe down --stack` finds it after a failed destroy
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            self._record(backend, endpoint).save(self.record_path)
+        outputs, _hash = self.deployer.apply_module(self.stack_name, backend, endpoint, self.module_dir, variables)
         return ModuleOpened(backend, endpoint, outputs)
 
     def close(self, *, keep: bool | None = None) -> None:
@@ -211,8 +227,9 @@ class ModuleSession:
             self.progress.stage("keep", f"module stack {self.stack_name!r} left running on {self.endpoint.url}")
             return
         try:
-            if not backend.is_emulator and self.endpoint is not None:
+            if not backend.is_emulator and self.endpoint is not None and self._applying:
                 self.deployer.destroy(self.stack_name, self.endpoint)
+                self.record_path.unlink(missing_ok=True)
         finally:
             backend.stop()
             if backend.is_emulator:
@@ -230,4 +247,5 @@ class ModuleSession:
             lambda_sha256="",
             settings_hash=variables_hash,
             outputs=self.outputs,
+            run_id=self.config.run_id,
         )

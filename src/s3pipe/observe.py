@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
+from s3pipe.aws.pacing import THROTTLING_CODES
 from s3pipe.invocations import EmulatorLogInvocations, FunctionWatch, InvocationReader, LogGroupInvocations
 
 if TYPE_CHECKING:
@@ -65,6 +68,8 @@ class FunctionLogs:
         self._lines: list[LogLine] = []
         self._seen: set[tuple[str, int, str]] = set()
         self._cursor = 0
+        #: Polls cut short by CloudWatch Logs' quota (the client paces itself and slows down).
+        self.throttled = 0
 
     def poll(self) -> list[LogLine]:
         new: list[LogLine] = []
@@ -86,6 +91,10 @@ class FunctionLogs:
                     self._cursor = max(self._cursor, timestamp)
         except self.client.exceptions.ResourceNotFoundException:
             pass  # no invocation has logged yet
+        except ClientError as error:  # throttled past the SDK's retries: keep what was read, the next poll goes on
+            if error.response.get("Error", {}).get("Code") not in THROTTLING_CODES:
+                raise
+            self.throttled += 1
         new.sort(key=lambda line: line.timestamp)
         self._lines.extend(new)
         return new

@@ -329,7 +329,7 @@ class Pipeline:
         """DLQ entries whose S3 event names this object; waits until at least one arrived (any handler)."""
 
         def check() -> list[DlqEntry] | None:
-            self.observer.refresh()
+            self.observer.dlq.poll()  # the DLQ only: no log read (CloudWatch Logs has a quota on AWS)
             return self.observer.dlq.for_object(upload.bucket, upload.key) or None
 
         return self._poll_until(
@@ -344,7 +344,7 @@ class Pipeline:
         """
 
         def check() -> list[DlqEntry] | None:
-            self.observer.refresh()
+            self.observer.dlq.poll()
             entries = self.observer.dlq.entries
             return entries if len(entries) >= at_least else None
 
@@ -357,7 +357,7 @@ class Pipeline:
 
     def dlq_entries_for_message(self, message_id: str, timeout: float = DEFAULT_TIMEOUT) -> list[DlqEntry]:
         def check() -> list[DlqEntry] | None:
-            self.observer.refresh()
+            self.observer.dlq.poll()
             return self.observer.dlq.for_message(message_id) or None
 
         return self._poll_until(

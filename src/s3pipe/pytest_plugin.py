@@ -11,6 +11,13 @@ Fixtures
     ``s3pipe_gateway``  the :class:`~s3pipe.gateway.GatewayClient` of the stack's function gateway
                         (fault plans, call journal); skips where the backend has none
 
+Real AWS (a backend that is not an emulator): SIGTERM ends the run like Ctrl-C, so the session's
+stacks are destroyed; signals that arrive while they are being destroyed are held (:mod:`s3pipe.teardown`).
+An xdist controller hands the signal to its workers (their pids under ``<state_dir>/runs/<run id>/``)
+and waits for them to tear down.
+Every teardown loop closes every stack even when one fails. xdist workers share their controller's run
+id (the ``s3pipe:run`` tag), and tests marked ``slow`` are skipped there unless selected (``-m slow``).
+
 IAM audit (``--s3pipe-iam-audit``, on by default): at session end every AWS call the function
 made is checked against its role's policy as deployed (:mod:`s3pipe.iam`); the report is
 printed in the terminal summary and a call outside the policy fails the run.
@@ -24,15 +31,18 @@ Markers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from s3pipe.aws.run import sweep_command
 from s3pipe.backends.base import Capability
 from s3pipe.config import OPTIONS, HarnessConfig, Option
 from s3pipe.errors import HarnessError
@@ -48,6 +58,7 @@ from s3pipe.progress import Progress
 from s3pipe.region import choose_region
 from s3pipe.session import StackSession
 from s3pipe.stack import Stack
+from s3pipe.teardown import Interrupts, Step, close_all
 
 #: ``s3pipe_module_factory``: module dir, variables, stack name -> the applied module.
 ModuleFactory = Callable[..., ModuleStack]
@@ -57,7 +68,9 @@ _STACK_KEY = pytest.StashKey[Stack]()
 _AUDIT_KEY = pytest.StashKey[list[AuditResult]]()
 #: Where each stack's gateway journal stood when the stack was opened (by stack name): its audit starts there.
 _MARKS_KEY = pytest.StashKey[dict[str, int]]()
+_INTERRUPTS_KEY = pytest.StashKey[Interrupts]()
 _WORKER_AUDIT = "s3pipe_iam_audit"
+_WORKER_RUN_ID = "s3pipe_run_id"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -113,9 +126,72 @@ def pytest_configure(config: pytest.Config) -> None:
         return strip_inline_comment(str(ini_value)), where
 
     try:
-        config.stash[_CONFIG_KEY] = HarnessConfig.resolve(Path(str(config.rootpath)), lookup, settings_file=inipath)
+        harness = HarnessConfig.resolve(Path(str(config.rootpath)), lookup, settings_file=inipath)
     except ValueError as error:
         raise pytest.UsageError(f"s3pipe: {error}") from None
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput and workerinput.get(_WORKER_RUN_ID):  # one run, one id: the controller's
+        harness = harness.with_overrides(run_id=str(workerinput[_WORKER_RUN_ID]))
+    config.stash[_CONFIG_KEY] = harness
+    _hold_interrupts_on_real_resources(config, harness)
+
+
+def _hold_interrupts_on_real_resources(config: pytest.Config, harness: HarnessConfig) -> None:
+    """On a backend whose stacks outlive the process: SIGTERM/SIGINT tear down, and wait for the destroys."""
+    from s3pipe.backends.registry import BACKEND_CLASSES  # local: keeps optional backends lazy
+
+    cls = BACKEND_CLASSES.get(harness.backend)
+    if cls is None or cls.is_emulator:
+        return
+    workers = harness.path(harness.state_dir) / "runs" / harness.run_id
+    interrupts = Interrupts(
+        hint=f"`{sweep_command(harness.run_id)}` deletes what is left",
+        forward=lambda number: _forward_to_workers(config, workers, number),
+    )
+    if interrupts.install():
+        config.stash[_INTERRUPTS_KEY] = interrupts
+    worker = _worker_id(config)
+    if worker != "main":  # the controller signals its workers by these pids
+        workers.mkdir(parents=True, exist_ok=True)
+        (workers / f"worker-{worker}.pid").write_text(str(os.getpid()))
+        config.add_cleanup(lambda: (workers / f"worker-{worker}.pid").unlink(missing_ok=True))
+    else:
+        config.add_cleanup(lambda: _remove_if_empty(workers))
+
+
+def _remove_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def _forward_to_workers(config: pytest.Config, workers: Path, number: int) -> bool:
+    """xdist controller: send the signal to every live worker of this run (they hold the stacks); True if any."""
+    if config.pluginmanager.get_plugin("dsession") is None:
+        return False
+    sent = False
+    for pid_file in sorted(workers.glob("worker-*.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), number)
+            sent = True
+    return sent
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupts = config.stash.get(_INTERRUPTS_KEY, None)
+    if interrupts is not None:
+        interrupts.uninstall()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker tags with this run's id."""
+    node.workerinput[_WORKER_RUN_ID] = _harness_config(node.config).run_id
+
+
+def _held(config: pytest.Config) -> AbstractContextManager[None]:
+    """Signals held while the stacks close (a no-op where interrupts are not taken over)."""
+    interrupts = config.stash.get(_INTERRUPTS_KEY, None)
+    return interrupts.held() if interrupts is not None else nullcontext()
 
 
 def _harness_config(config: pytest.Config) -> HarnessConfig:
@@ -135,6 +211,13 @@ def _backend_capabilities(name: str) -> frozenset[Capability]:
     return backend_class(name).capabilities
 
 
+def _skips_slow_tests(config: pytest.Config, name: str) -> bool:
+    """The backend skips ``slow`` tests unless the ``-m`` expression names them."""
+    from s3pipe.backends.registry import backend_class  # local: keeps optional backends lazy
+
+    return backend_class(name).skips_slow_tests and "slow" not in str(config.getoption("markexpr", "") or "")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``aws_semantics(X)`` still run where the backend lacks X, as strict xfails.
 
@@ -144,9 +227,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     harness = _harness_config(config)
     try:
         available = _backend_capabilities(harness.backend)
+        skip_slow = _skips_slow_tests(config, harness.backend)
     except HarnessError:
         return
     for item in items:
+        if skip_slow and item.get_closest_marker("slow") is not None:
+            reason = f"backend {harness.backend!r}: slow tests run minutes of billed resources; select them: -m slow"
+            item.add_marker(pytest.mark.skip(reason=reason))
         needed = [c for marker in item.iter_markers("requires") for c in marker.args]
         if missing_needed := _missing(needed, available):
             item.add_marker(pytest.mark.skip(reason=_skip_reason(harness.backend, missing_needed)))
@@ -220,10 +307,8 @@ def s3pipe_session(
     try:
         yield session
     finally:
-        try:
-            _audit(pytestconfig, s3pipe_config, session, request.session)
-        finally:
-            session.close()
+        with _held(pytestconfig):
+            close_all(_closing(pytestconfig, s3pipe_config, session, request.session))
 
 
 @pytest.fixture(scope="session")
@@ -284,11 +369,12 @@ def s3pipe_stack_factory(
         return stack
 
     yield factory
-    for session in reversed(sessions):
-        try:
-            _audit(pytestconfig, s3pipe_config, session, request.session)
-        finally:
-            session.close()
+    with _held(pytestconfig):
+        close_all(
+            step
+            for session in reversed(sessions)
+            for step in _closing(pytestconfig, s3pipe_config, session, request.session)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -313,8 +399,8 @@ def s3pipe_module_factory(pytestconfig: pytest.Config, s3pipe_config: HarnessCon
         return session.open()
 
     yield factory
-    for session in reversed(sessions):
-        session.close()
+    with _held(pytestconfig):
+        close_all((f"module stack {session.stack_name!r}", session.close) for session in reversed(sessions))
 
 
 @pytest.fixture(scope="session")
@@ -335,6 +421,16 @@ def _expected_denials(session: pytest.Session) -> list[ExpectedDenial]:
         for item in session.items
         for marker in item.iter_markers("iam_expected_denial")
         if len(marker.args) >= 2
+    ]
+
+
+def _closing(
+    config: pytest.Config, harness: HarnessConfig, session: StackSession, pytest_session: pytest.Session
+) -> list[Step]:
+    """A stack's teardown steps: its IAM audit, then its close (each runs whatever the other did)."""
+    return [
+        (f"IAM audit of stack {session.stack_name!r}", lambda: _audit(config, harness, session, pytest_session)),
+        (f"stack {session.stack_name!r}", session.close),
     ]
 
 

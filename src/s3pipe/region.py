@@ -22,6 +22,8 @@ class RegionChoice:
 
     region: str
     reason: str
+    #: Configured, or the module's own: not a default (on AWS a default yields to the profile's region).
+    chosen: bool = True
 
     def __str__(self) -> str:
         return f"{self.region} ({self.reason})"
@@ -39,10 +41,12 @@ def choose_region(config: HarnessConfig, module_dir: Path) -> RegionChoice:
     return RegionChoice(
         config.region if config.region else DEFAULT_REGION,
         'the default: the module\'s provider "aws" block names no literal region and --s3pipe-region is not set',
+        chosen=False,
     )
 
 
 def for_module(config: HarnessConfig, module_dir: Path) -> tuple[HarnessConfig, RegionChoice]:
     """``config`` with the region this module's stack runs in, and the choice."""
     choice = choose_region(config, module_dir)
-    return config.with_overrides(region=choice.region), choice
+    given = config.given | {"region"} if choice.chosen else config.given
+    return config.with_overrides(region=choice.region, given=given), choice

@@ -17,9 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
+from s3pipe.aws.isolation import refuse_leftover_state
 from s3pipe.backends.attached import AttachedBackend
-from s3pipe.backends.base import Backend, Endpoint, Probes
+from s3pipe.backends.base import Backend, Credentials, Endpoint, Probes
 from s3pipe.backends.probes import pid_alive, real_probes
+from s3pipe.backends.registry import BACKEND_CLASSES
 from s3pipe.backends.registry import backend_class as registered_backend_class
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer, Guard, StackRecord, StackSettings, settings_hash
@@ -44,9 +48,15 @@ UP_PID_FILE = "up.pid"
 
 
 def stop_stack(config: HarnessConfig, stack_name: str) -> bool:
-    """Stop a stack's `s3pipe up` process and emulator; forget its record. True if something was running."""
+    """Stop a stack's `s3pipe up` process and emulator (on AWS: destroy it); forget its record.
+
+    True if something was running.
+    """
     workspace = Deployer(config, Progress()).workspace(stack_name)
     record = StackRecord.load(workspace.record_path)
+    if record is not None and record.backend in BACKEND_CLASSES and not BACKEND_CLASSES[record.backend].is_emulator:
+        destroy_recorded(config, record)
+        return True
     up_pid_file = workspace.root / UP_PID_FILE
     stopped = False
     if up_pid_file.exists():
@@ -59,6 +69,19 @@ def stop_stack(config: HarnessConfig, stack_name: str) -> bool:
         stopped = True
     workspace.record_path.unlink(missing_ok=True)
     return stopped
+
+
+def destroy_recorded(config: HarnessConfig, record: StackRecord, progress: Progress | None = None) -> None:
+    """``terraform destroy`` a recorded stack of real resources in its working copy, then forget its record.
+
+    Terraform runs with the caller's credentials; the working copy's override still pins the account the
+    stack was applied in (``allowed_account_ids``), so other credentials are refused, not obeyed.
+    """
+    deployer = Deployer(config, progress or Progress())
+    session = boto3.Session(region_name=record.region)
+    endpoint = Endpoint(None, record.region, Credentials("", ""), session=session, account_id=record.account_id)
+    deployer.destroy(record.name, endpoint, run_id=record.run_id)
+    deployer.workspace(record.name).record_path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -111,14 +134,19 @@ class StackSession:
         self.endpoint: Endpoint | None = None
         self.stack: Stack | None = None
         self._started_backend = False
+        #: An apply was started on real resources: close destroys whatever state it left.
+        self._applying = False
 
     # ------------------------------------------------------------------ reuse
     def _settings(self, record: StackRecord | None) -> StackSettings:
-        """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack.
+        """Test-friendly defaults plus overrides; the name prefix is kept from a recorded stack (never on a
+        backend that requires isolation: a fresh one every run, so a just-deleted name is never reused).
 
         The function gateway needs no variable: the emulator names it as every function's endpoint.
         """
-        prefix = str(record.outputs.get("name_prefix")) if record else StackSettings.unique_prefix(self.stack_name)
+        keep_prefix = record is not None and not self.backend_class.requires_isolation
+        prefix = str(record.outputs.get("name_prefix")) if record and keep_prefix else None
+        prefix = prefix or StackSettings.unique_prefix(self.stack_name)
         return self._settings_for(prefix)
 
     def _settings_for(self, prefix: str) -> StackSettings:
@@ -200,6 +228,15 @@ class StackSession:
         self._started_backend = True
         gateway_url = backend.function_endpoint_url
         settings = self._settings(record)
+        workspace = self.deployer.workspace(self.stack_name)
+        if backend.requires_isolation:
+            refuse_leftover_state(self.stack_name, workspace.state_path)
+        self._applying = not backend.is_emulator
+        if self._applying:  # recorded before the apply: `s3pipe down --stack` finds even a half-applied stack
+            workspace.root.mkdir(parents=True, exist_ok=True)
+            provisional = StackRecord(self.stack_name, backend.name, endpoint.url, endpoint.region, "", "", "", {})
+            provisional.run_id, provisional.account_id = self.config.run_id, endpoint.account_id
+            provisional.save(workspace.record_path)
         stack = self.deployer.deploy(self.stack_name, backend, endpoint, settings, self.extra_files)
         return Opened(backend, endpoint, stack, gateway_url)
 
@@ -291,12 +328,14 @@ class StackSession:
             backend.detach()
             self._release_claim()
             if self.stack is not None and keep:
-                self.progress.stage("keep", f"stack {self.stack_name!r} left running on {self.stack.endpoint.url}")
+                where = self.stack.endpoint.url or f"AWS ({self.stack.endpoint.region}; `s3pipe down` destroys it)"
+                self.progress.stage("keep", f"stack {self.stack_name!r} left running on {where}")
             return
         try:
-            if not backend.is_emulator and self.endpoint is not None:
+            if not backend.is_emulator and self.endpoint is not None and self._applying:
                 # real resources: destroy whatever state exists, also after a failed apply
                 self.deployer.destroy(self.stack_name, self.endpoint)
+                self.deployer.workspace(self.stack_name).record_path.unlink(missing_ok=True)
         finally:
             backend.stop()
             if backend.is_emulator:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from s3pipe.aws.pacing import pace_reads
 from s3pipe.backends.base import Capability, Endpoint
-from s3pipe.errors import OutputsError
+from s3pipe.errors import HarnessError, OutputsError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -73,6 +75,9 @@ class StackOutputs:
         return data
 
 
+#: How long a change of the event source mapping's state may take (AWS: Enabling/Disabling can take minutes).
+MAPPING_STATE_TIMEOUT = 300.0
+
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     max_pool_connections=64,
@@ -82,6 +87,9 @@ _CLIENT_CONFIG = Config(
 
 
 def endpoint_session(endpoint: Endpoint) -> boto3.Session:
+    """The endpoint's own session on real AWS (its credentials refresh); else one with its static credentials."""
+    if endpoint.session is not None:
+        return endpoint.session
     credentials = endpoint.credentials
     return boto3.Session(
         aws_access_key_id=credentials.access_key_id,
@@ -119,6 +127,11 @@ class Stack:
     gateway_url: str | None = None
     #: The emulator's own log file, when it writes one (what the function did, whatever the handler).
     emulator_log: str | None = None
+    #: Least seconds between two CloudWatch Logs reads through :attr:`logs` (the backend's; AWS has a quota).
+    log_read_interval: float = 0.0
+    #: Tags naming the run and the stack (on AWS, where every resource of the stack carries them; tests that
+    #: create resources of their own add them too, so ``s3pipe aws sweep`` finds those); empty on emulators.
+    resource_tags: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def session(self) -> boto3.Session:
@@ -149,21 +162,51 @@ class Stack:
 
     @cached_property
     def logs(self) -> CloudWatchLogsClient:
+        """The logs client; every reader of it is paced together when the backend has a quota to respect."""
         client: CloudWatchLogsClient = self.client("logs")
+        if self.log_read_interval > 0:
+            pace_reads(client, self.log_read_interval)
         return client
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
     @contextmanager
-    def mapping_paused(self) -> Iterator[None]:
-        """Hold the event source mapping (messages pile up in the queue), and resume it after the block."""
-        uuid = self.outputs.event_source_mapping_uuid
-        self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=False)
+    def mapping_paused(self, timeout: float = MAPPING_STATE_TIMEOUT) -> Iterator[None]:
+        """Hold the event source mapping (messages pile up in the queue), and resume it after the block.
+
+        Waits for the mapping's state to change each way (AWS passes through Disabling/Enabling, and
+        polls on while Disabling): the block starts once it is Disabled, and ends once it is Enabled.
+        """
+        self.set_mapping_enabled(False, timeout)
         try:
             yield
         finally:
-            self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=True)
+            self.set_mapping_enabled(True, timeout)
+
+    def set_mapping_enabled(self, enabled: bool, timeout: float = MAPPING_STATE_TIMEOUT) -> str:
+        """Enable or disable the event source mapping and poll until its state says so; the state reached."""
+        uuid = self.outputs.event_source_mapping_uuid
+        wanted = "Enabled" if enabled else "Disabled"
+        self.lambda_.update_event_source_mapping(UUID=uuid, Enabled=enabled)
+        started = time.monotonic()
+        interval = 0.05
+        states: list[str] = []
+        while True:
+            state = self.lambda_.get_event_source_mapping(UUID=uuid).get("State")
+            if state is None or state == wanted:  # an emulator without states applies the change at once
+                return state or wanted
+            if not states or states[-1] != state:
+                states.append(state)
+            if time.monotonic() - started >= timeout:
+                raise HarnessError(
+                    f"The event source mapping {uuid} did not become {wanted} within {timeout:.0f} s",
+                    tried=f"update_event_source_mapping(Enabled={enabled}) and poll get_event_source_mapping",
+                    seen=f"states seen: {' -> '.join(states)}",
+                    fix="check the mapping in the Lambda console (StateTransitionReason) or raise the timeout",
+                )
+            time.sleep(interval)
+            interval = min(interval * 2, 2.0)
 
     def aws_cli_hint(self) -> str:
         if self.endpoint.url is None:

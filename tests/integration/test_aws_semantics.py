@@ -8,6 +8,7 @@ names the difference (README, "Emulator differences"), so nothing is papered ove
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -132,38 +133,87 @@ class ProbeRun:
 
 
 class Probe:
-    """Deploys the probe function once; ``run`` gives each test its own queue, DLQ and mapping."""
+    """Deploys the probe function once; ``run`` gives each test its own queue, DLQ and mapping.
+
+    The probe functions run under a role of their own (the stack's role may only read the stack's queue
+    and write the stack's log group, which AWS enforces for the mapping's poller and the function's logs):
+    its probe queues, its log groups. Everything it creates carries the run's tags (on AWS).
+    """
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.name = f"{stack.outputs.name_prefix}-probe-{secrets.token_hex(2)}"
+        self.iam = stack.client("iam")
+        self.role_arn = self._create_role()
         self.function_arn = self._create_function(self.name, timeout=1)
         self.logs = FunctionLogs(stack.logs, f"/aws/lambda/{self.name}")
         self.runs: list[ProbeRun] = []
 
+    def _create_role(self) -> str:
+        partition = self.stack.outputs.role_arn.split(":")[1]
+        trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        logs = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+        poll = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        policy = [
+            {
+                "Effect": "Allow",
+                "Action": logs,
+                "Resource": f"arn:{partition}:logs:*:*:log-group:/aws/lambda/{self.name}*",
+            },
+            {"Effect": "Allow", "Action": poll, "Resource": f"arn:{partition}:sqs:*:*:{self.name}-*"},
+        ]
+        tags = [{"Key": key, "Value": value} for key, value in self.stack.resource_tags.items()]
+        arn = self.iam.create_role(
+            RoleName=f"{self.name}-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+            **({"Tags": tags} if tags else {}),
+        )["Role"]["Arn"]
+        self.iam.put_role_policy(
+            RoleName=f"{self.name}-role",
+            PolicyName="probe",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": policy}),
+        )
+        return str(arn)
+
     def _create_function(
-        self, name: str, timeout: int, source: str = PROBE_SOURCE, environment: dict[str, str] | None = None
+        self,
+        name: str,
+        timeout: int,
+        source: str = PROBE_SOURCE,
+        environment: dict[str, str] | None = None,
+        role: str | None = None,
     ) -> str:
-        arn = self.stack.lambda_.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=self.stack.outputs.role_arn,
-            Handler="probe.handler",
-            Code={"ZipFile": _zip(source)},
-            Timeout=timeout,
-            Environment={"Variables": environment or {}},
-        )["FunctionArn"]
+        def create() -> str | None:
+            try:
+                return self.stack.lambda_.create_function(
+                    FunctionName=name,
+                    Runtime="python3.12",
+                    Role=role or self.role_arn,
+                    Handler="probe.handler",
+                    Code={"ZipFile": _zip(source)},
+                    Timeout=timeout,
+                    Environment={"Variables": environment or {}},
+                    **({"Tags": dict(self.stack.resource_tags)} if self.stack.resource_tags else {}),  # AWS: the run's
+                )["FunctionArn"]
+            except self.stack.lambda_.exceptions.InvalidParameterValueException as error:
+                if "cannot be assumed" in str(error):  # a new role reaches Lambda within seconds (IAM is eventual)
+                    return None
+                raise
+
+        arn = poll_until(create, timeout=60, describe=lambda: f"role {role or self.role_arn}", what=f"function {name}")
         self.stack.lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
         return arn
 
     def queue(self, suffix: str, max_receive_count: int) -> tuple[str, str, str]:
         sqs = self.stack.sqs
-        dlq_url = sqs.create_queue(QueueName=f"{self.name}-{suffix}-dlq")["QueueUrl"]
+        tags = {"tags": dict(self.stack.resource_tags)} if self.stack.resource_tags else {}  # the run's, on AWS
+        dlq_url = sqs.create_queue(QueueName=f"{self.name}-{suffix}-dlq", **tags)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
         url = sqs.create_queue(
             QueueName=f"{self.name}-{suffix}",
             Attributes={"VisibilityTimeout": str(VISIBILITY), "RedrivePolicy": redrive},
+            **tags,
         )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, arn, dlq_url
@@ -201,12 +251,14 @@ class Probe:
             for step in run.cleanup:
                 step()
         self.stack.lambda_.delete_function(FunctionName=self.name)
+        with contextlib.suppress(self.stack.logs.exceptions.ResourceNotFoundException):
+            self.stack.logs.delete_log_group(logGroupName=f"/aws/lambda/{self.name}")
+        self.iam.delete_role_policy(RoleName=f"{self.name}-role", PolicyName="probe")
+        self.iam.delete_role(RoleName=f"{self.name}-role")
 
 
 @pytest.fixture(scope="module")
 def probe(s3pipe_stack: Stack) -> Iterator[Probe]:
-    if s3pipe_stack.endpoint.url is None:
-        pytest.skip("semantics probes create unmanaged resources; they run on emulators only")
     instance = Probe(s3pipe_stack)
     yield instance
     instance.close()
@@ -385,7 +437,9 @@ def test_a_call_outside_the_function_role_is_denied(probe: Probe) -> None:
     stack, outputs = probe.stack, probe.stack.outputs
     name = f"{probe.name}-iam"
     through_gateway = {"AWS_ENDPOINT_URL": stack.gateway_url} if stack.gateway_url else {}
-    probe._create_function(name, timeout=10, source=IAM_PROBE_SOURCE, environment=through_gateway)
+    probe._create_function(
+        name, timeout=10, source=IAM_PROBE_SOURCE, environment=through_gateway, role=outputs.role_arn
+    )
     try:
         event = {"table": outputs.table_name, "queue": outputs.queue_url.rsplit("/", 1)[-1]}
         answer = stack.lambda_.invoke(FunctionName=name, Payload=json.dumps(event).encode())

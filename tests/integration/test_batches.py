@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import mapping_paused
 
+from s3pipe.backends.base import Capability
 from s3pipe.pipeline import Pipeline
 
 
+@pytest.mark.requires(Capability.ONE_INVOCATION_PER_QUEUED_BATCH)
 def test_batch_mixing_good_and_bad_objects_keeps_the_good_ones(pipeline: Pipeline) -> None:
     with mapping_paused(pipeline.stack):
         good = {i: pipeline.upload(f"good-{i}.jsonl", f'{{"i": {i}}}\n{{"i": {i + 100}}}\n') for i in range(4)}

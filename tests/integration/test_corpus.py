@@ -21,9 +21,14 @@ import pytest
 from conftest import mapping_paused
 
 from corpus import generate as corpus  # tests/ is on pytest's pythonpath
+from s3pipe.backends.base import Capability
 from s3pipe.observe import DlqEntry, LogLine
 from s3pipe.pipeline import ObjectOutcome, Pipeline, StackObserver, Upload, poll_until, rejection_pk
 from s3pipe.stack import Stack
+
+#: Each case is checked against the invocation that also stored its batch's good objects; the mapping is
+#: paused and resumed once per batch.
+pytestmark = pytest.mark.requires(Capability.ONE_INVOCATION_PER_QUEUED_BATCH, Capability.PROMPT_MAPPING_STATE)
 
 #: Messages per paused batch: the stack's event source mapping batch size (s3pipe.deploy default).
 BATCH_MESSAGES = 10

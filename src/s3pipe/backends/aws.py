@@ -1,14 +1,19 @@
 """Backend ``aws``: the same ``infra/`` deployed to a real AWS account, and destroyed afterwards.
 
-It refuses to start unless the run opted in (``--s3pipe-allow-aws`` / ``S3PIPE_ALLOW_AWS=1``)
-and real credentials resolve through boto3's default chain and pass ``sts get-caller-identity``.
-Each refusal names its own cause. Every stack gets a unique name prefix (``s3p-<stack>-<hex>``)
-and the session destroys what it applied, also after a failed apply.
+It refuses to start unless the run opted in (``--s3pipe-allow-aws`` / ``S3PIPE_ALLOW_AWS=1``), names
+the account it must deploy to (``--s3pipe-aws-account-id``), a region is configured or the profile's,
+and real credentials resolve through boto3's default chain and ``sts get-caller-identity`` confirms
+that very account. Each refusal names its own cause. The account, region and run id are printed
+before anything is created. Every stack gets a fresh name prefix per run (``s3p-<stack>-<hex>``),
+the provider is pinned to the account and tags everything with the run (:mod:`s3pipe.aws`), and
+the session destroys what it applied, also after a failed apply. The SDK clients share the
+session's credentials, so SSO and assumed-role credentials refresh during a long run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Self
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3pipe.aws.run import sweep_command, valid_run_id
 from s3pipe.backends.base import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
@@ -36,6 +42,14 @@ if TYPE_CHECKING:
 #: The account emulators report; seeing it means the "real" credentials reached an emulator.
 EMULATOR_ACCOUNT_ID = "000000000000"
 _ENDPOINT_PREFIX = "AWS_ENDPOINT_URL"
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+#: Builds the boto3 Session for a region (None: the profile's).
+SessionFactory = Callable[[str | None], boto3.Session]
+
+
+def default_session(region: str | None) -> boto3.Session:
+    return boto3.Session(region_name=region)
 
 
 class AwsRefused(BackendUnavailable):
@@ -99,6 +113,64 @@ class AwsRefused(BackendUnavailable):
         )
 
     @classmethod
+    def no_account_id(cls, given: str | None) -> AwsRefused:
+        return cls(
+            "Backend 'aws' needs the id of the account it may deploy to",
+            tried="read --s3pipe-aws-account-id / S3PIPE_AWS_ACCOUNT_ID / ini s3pipe_aws_account_id",
+            seen="no account id given" if given is None else f"{given!r} is not a 12-digit account id",
+            fix=(
+                "name the account meant for these tests: --s3pipe-aws-account-id 123456789012 (the run refuses "
+                "any other, and Terraform's provider gets allowed_account_ids = [it])"
+            ),
+        )
+
+    @classmethod
+    def wrong_account(cls, expected: str, actual: str, arn: str) -> AwsRefused:
+        return cls(
+            "Backend 'aws' was given credentials for another account",
+            tried=f"sts get-caller-identity, expecting account {expected}",
+            seen=f"caller {arn} is in account {actual}",
+            fix=(
+                f"pick credentials for account {expected} (AWS_PROFILE=<its profile>; under tox AWS_PROFILE is "
+                "passed through), or correct --s3pipe-aws-account-id"
+            ),
+        )
+
+    @classmethod
+    def no_region(cls, profile: str | None) -> AwsRefused:
+        return cls(
+            "Backend 'aws' does not know which region to deploy to",
+            tried=(
+                "--s3pipe-region / S3PIPE_REGION, then the region of "
+                f"{'profile ' + repr(profile) if profile else 'the default profile'} (AWS_REGION, AWS_DEFAULT_REGION, "
+                "~/.aws/config)"
+            ),
+            seen="no region configured",
+            fix="pass --s3pipe-region <region> (or set region in the profile); the aws backend never picks one itself",
+        )
+
+    @classmethod
+    def keep_not_allowed(cls) -> AwsRefused:
+        return cls(
+            "Backend 'aws' will not leave a billable stack running on a plain --s3pipe-keep",
+            tried="check --s3pipe-keep (or `s3pipe up --detach`) against the explicit --s3pipe-aws-keep",
+            seen="keep requested, --s3pipe-aws-keep not given",
+            fix=(
+                "drop --s3pipe-keep (the stack is destroyed at the end), or add --s3pipe-aws-keep to keep it; "
+                "`s3pipe down --stack <name>` destroys a kept one"
+            ),
+        )
+
+    @classmethod
+    def bad_run_id(cls, run_id: str) -> AwsRefused:
+        return cls(
+            "Backend 'aws' cannot tag this run",
+            tried="tag every resource with the run's id",
+            seen=f"run id {run_id!r} is not 4-63 lowercase letters, digits and hyphens",
+            fix="leave the run id to the harness (it makes a random one per run)",
+        )
+
+    @classmethod
     def emulator_account(cls, arn: str) -> AwsRefused:
         return cls(
             "Backend 'aws' reached an emulator, not AWS",
@@ -116,28 +188,49 @@ class AwsBackend(Backend):
     # Real AWS is the reference for every semantic, except the two the harness cannot provide
     # there: loopback fault-injection endpoints are unreachable from a function in AWS, and stacks
     # take minutes to create and destroy.
+    # A stack takes minutes, and the pollers, the mapping's state and the logs behave as AWS does (the
+    # reference), not as one emulated poller: queued messages may be split over invocations.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
         Capability.FUNCTION_ENDPOINT_OVERRIDE,
         Capability.FAST_REDEPLOY,
         Capability.ANY_CALLER_CREDENTIALS,  # AWS checks every key
+        Capability.ONE_INVOCATION_PER_QUEUED_BATCH,
+        Capability.PROMPT_MAPPING_STATE,
     }
+    requires_isolation: ClassVar[bool] = True
+    skips_slow_tests: ClassVar[bool] = True
+    #: FilterLogEvents allows 5 requests per second per account and region, shared by every worker.
+    log_read_interval: ClassVar[float] = 1.0
 
     @classmethod
     def from_config(cls, config: HarnessConfig, progress: Progress, *, port: int | None = None) -> Self:
+        """The configured account, run and region (None unless given: the profile's); ``keep`` only when explicit."""
         del port
-        return cls(region=config.region, allow=config.allow_aws, progress=progress)
+        if config.keep and not config.aws_keep:
+            raise AwsRefused.keep_not_allowed()
+        return cls(
+            region=config.region if "region" in config.given else None,
+            allow=config.allow_aws,
+            account_id=config.aws_account_id,
+            run_id=config.run_id,
+            progress=progress,
+        )
 
     def __init__(
         self,
         *,
-        region: str,
+        region: str | None,
         allow: bool,
+        account_id: str | None = None,
+        run_id: str = "r-unset",
         progress: Progress | None = None,
         environ: Mapping[str, str] | None = None,
-        session_factory: Callable[[str], boto3.Session] = lambda region: boto3.Session(region_name=region),
+        session_factory: SessionFactory = default_session,
     ) -> None:
         self.region = region
         self.allow = allow
+        self.expected_account_id = account_id
+        self.run_id = run_id
         self.progress = progress or silent()
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.session_factory = session_factory
@@ -147,11 +240,20 @@ class AwsBackend(Backend):
     def start(self) -> Endpoint:
         if not self.allow:
             raise AwsRefused.not_allowed()
+        expected = self.expected_account_id
+        if expected is None or not _ACCOUNT_ID.match(expected):
+            raise AwsRefused.no_account_id(expected)
+        if not valid_run_id(self.run_id):
+            raise AwsRefused.bad_run_id(self.run_id)
         overrides = sorted(name for name in self.environ if name.startswith(_ENDPOINT_PREFIX))
         if overrides:
             raise AwsRefused.endpoint_override(overrides)
         started = time.monotonic()
         session = self.session_factory(self.region)
+        region = self.region or session.region_name
+        if not region:
+            raise AwsRefused.no_region(self.environ.get("AWS_PROFILE"))
+        self.region = region
         resolved = session.get_credentials()
         if resolved is None:
             raise AwsRefused.no_credentials(self.environ.get("AWS_PROFILE"))
@@ -160,24 +262,28 @@ class AwsBackend(Backend):
             raise AwsRefused.no_credentials(self.environ.get("AWS_PROFILE"))
         if frozen.access_key == FAKE_ACCESS_KEY and frozen.secret_key == FAKE_SECRET_KEY:
             raise AwsRefused.fake_credentials()
-        sts: STSClient = session.client("sts", region_name=self.region)
+        sts: STSClient = session.client("sts", region_name=region)
         try:
             identity = sts.get_caller_identity()
         except ClientError as error:
             err = error.response.get("Error", {})
-            raise AwsRefused.sts_failed(self.region, f"{err.get('Code', '?')}: {err.get('Message', '')}") from None
+            raise AwsRefused.sts_failed(region, f"{err.get('Code', '?')}: {err.get('Message', '')}") from None
         except BotoCoreError as error:
-            raise AwsRefused.sts_failed(self.region, f"{type(error).__name__}: {error}") from None
-        self.account_id = identity["Account"]
-        self.caller_arn = identity["Arn"]
-        if self.account_id == EMULATOR_ACCOUNT_ID:
-            raise AwsRefused.emulator_account(self.caller_arn)
+            raise AwsRefused.sts_failed(region, f"{type(error).__name__}: {error}") from None
+        account, arn = identity["Account"], identity["Arn"]
+        if account == EMULATOR_ACCOUNT_ID:
+            raise AwsRefused.emulator_account(arn)
+        if account != expected:
+            raise AwsRefused.wrong_account(expected, account, arn)
+        self.account_id, self.caller_arn = account, arn
         self.progress.done(
             "aws",
             time.monotonic() - started,
-            f"account {self.account_id} as {self.caller_arn} in {self.region}",
+            f"account {account} as {arn} in {region}, run {self.run_id} "
+            f"(anything left after the run: {sweep_command(self.run_id, region)})",
         )
-        return Endpoint(None, self.region, Credentials(frozen.access_key, frozen.secret_key, frozen.token))
+        snapshot = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        return Endpoint(None, region, snapshot, session=session, account_id=account)
 
     def health(self) -> Health:
         if self.account_id is None:

@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Self
 
 if TYPE_CHECKING:
+    import boto3
+
     from s3pipe.config import HarnessConfig
     from s3pipe.deploy import StackRecord
     from s3pipe.progress import Progress
@@ -53,6 +55,21 @@ class Capability(enum.Enum):
     ANY_CALLER_CREDENTIALS = "any access key from outside (the AWS CLI's dummy profile) acts as the account's root"
     S3_EVENT_SEQUENCER_ORDER = "the S3 events of one key carry increasing sequencers (a newer version's is greater)"
     S3_EVENT_KEY_PLUS_ENCODING = "S3 event keys are URL-encoded with + for a space"
+    ONE_INVOCATION_PER_QUEUED_BATCH = (
+        "messages queued while the mapping was disabled reach the function together, one invocation per batch "
+        "(one poller; AWS scales its pollers out and may split them)"
+    )
+    PROMPT_MAPPING_STATE = (
+        "enabling or disabling an event source mapping takes effect within a second "
+        "(AWS passes through Enabling/Disabling, which can take minutes)"
+    )
+
+
+#: What every emulator gives by running one poller per event source mapping and flipping its state at once;
+#: added to the declared capabilities of every emulator backend class (see ``Backend.__init_subclass__``).
+ONE_POLLER_CAPABILITIES: frozenset[Capability] = frozenset(
+    {Capability.ONE_INVOCATION_PER_QUEUED_BATCH, Capability.PROMPT_MAPPING_STATE}
+)
 
 
 @dataclass(frozen=True)
@@ -72,11 +89,18 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where and as whom to talk to AWS. ``url`` is None for real AWS (the SDK's defaults apply)."""
+    """Where and as whom to talk to AWS. ``url`` is None for real AWS (the SDK's defaults apply).
+
+    On real AWS ``session`` is the boto3 Session whose credentials the SDK clients share (refreshed
+    by botocore when they come from SSO, an assumed role or a credential process; ``credentials`` is
+    only the snapshot taken at start) and ``account_id`` the account STS confirmed.
+    """
 
     url: str | None
     region: str
     credentials: Credentials
+    session: boto3.Session | None = field(default=None, compare=False, repr=False)
+    account_id: str | None = None
 
     def boto3_kwargs(self) -> dict[str, str]:
         kwargs = {
@@ -125,6 +149,19 @@ class Backend(abc.ABC):
     supports_snapshots: ClassVar[bool] = False
     #: Runs a function gateway beside the emulator (recorded calls, fault injection, IAM audit).
     has_function_gateway: ClassVar[bool] = False
+    #: Resources live in a shared account (real AWS): every stack gets a fresh name prefix per run that
+    #: the module must take, the provider is pinned to the account and tags what it creates with the
+    #: run, and a plan that would adopt an existing resource is refused (:mod:`s3pipe.aws`).
+    requires_isolation: ClassVar[bool] = False
+    #: Least seconds between two CloudWatch Logs reads of one stack (a per-account quota on AWS); 0: no pacing.
+    log_read_interval: ClassVar[float] = 0.0
+    #: Stacks cost money by the minute: tests marked ``slow`` are skipped unless selected (``-m slow``).
+    skips_slow_tests: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.is_emulator and "capabilities" in vars(cls):
+            cls.capabilities = cls.capabilities | ONE_POLLER_CAPABILITIES
 
     @classmethod
     @abc.abstractmethod

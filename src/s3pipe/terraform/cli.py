@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -74,6 +75,30 @@ def terraform_version(binary: str) -> str:
     return str(version) if version else f"unknown (exit code {result.returncode})"
 
 
+#: How long an interrupted Terraform may take to finish what it is doing and write its state.
+INTERRUPT_GRACE_S = 180.0
+
+
+def stop_gracefully(process: subprocess.Popen[str], grace: float = INTERRUPT_GRACE_S) -> None:
+    """Interrupt a running Terraform as Ctrl-C would (it finishes in-flight operations and writes its
+    state, so what it created stays destroyable) and wait for it; kill it only after ``grace``."""
+    if process.poll() is not None:
+        return
+    if process.stdout is not None:  # keep its output flowing while it winds down
+        stdout = process.stdout
+        threading.Thread(target=stdout.read, daemon=True).start()
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    except BaseException:  # interrupted again while waiting: do not leave it running
+        process.kill()
+        process.wait()
+        raise
+
+
 class Terraform:
     """Runs ``terraform`` in one working directory with a fixed environment."""
 
@@ -89,11 +114,30 @@ class Terraform:
     def init(self, extra_args: Sequence[str] = ()) -> RunResult:
         return self._run(["init", "-input=false", "-no-color", "-reconfigure", *extra_args], streaming_json=False)
 
-    def apply(self, on_resource: Callable[[ResourceTiming], None] | None = None, *, refresh: bool = True) -> RunResult:
+    def apply(
+        self,
+        on_resource: Callable[[ResourceTiming], None] | None = None,
+        *,
+        refresh: bool = True,
+        plan_file: Path | None = None,
+    ) -> RunResult:
+        """Apply the configuration, or exactly a plan saved by :meth:`plan_to_file`."""
         args = ["apply", "-auto-approve", "-input=false", "-json"]
         if not refresh:
             args.append("-refresh=false")
+        if plan_file is not None:
+            args.append(str(plan_file))
         return self._run(args, on_resource=on_resource)
+
+    def plan_to_file(self, plan_file: Path) -> RunResult:
+        """``terraform plan -out``: the plan a later :meth:`apply` applies as it is."""
+        return self._run(["plan", "-input=false", "-json", f"-out={plan_file}"])
+
+    def show_plan(self, plan_file: Path) -> dict[str, Any]:
+        """A saved plan as ``terraform show -json`` describes it (``resource_changes``...)."""
+        result = self._run(["show", "-json", str(plan_file)], streaming_json=False)
+        plan: dict[str, Any] = json.loads("\n".join(result.lines) or "{}")
+        return plan
 
     def plan_is_clean(self) -> PlanCheck:
         """Does the state match the real resources? A plan that changes nothing; never locks the state.
@@ -138,18 +182,25 @@ class Terraform:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own session: a Ctrl-C at the terminal reaches this process only, which stops Terraform
+            # gracefully itself (below) and never interrupts a destroy it runs while tearing down.
+            start_new_session=True,
         )
         assert process.stdout is not None
         assert process.stderr is not None
         errors: list[str] = []
         stderr_reader = threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True)
         stderr_reader.start()
-        for raw_line in process.stdout:
-            line = raw_line.rstrip("\n")
-            result.lines.append(line)
-            if streaming_json:
-                self._consume_json_line(line, result, on_resource)
-        result.exit_code = process.wait()
+        try:
+            for raw_line in process.stdout:
+                line = raw_line.rstrip("\n")
+                result.lines.append(line)
+                if streaming_json:
+                    self._consume_json_line(line, result, on_resource)
+            result.exit_code = process.wait()
+        except BaseException:
+            stop_gracefully(process)
+            raise
         stderr_reader.join(timeout=5)
         result.stderr = [line.rstrip("\n") for line in errors]
         result.seconds = time.monotonic() - started

@@ -15,6 +15,9 @@ class Token:
     kind: str  # ident, string, expr_string, "{", "}", "=", newline, other
     text: str
     line: int
+    #: Where the token stands in the source text (``text[start:end]`` is it as written).
+    start: int = 0
+    end: int = 0
 
 
 def tokenize(text: str) -> list[Token]:
@@ -28,7 +31,7 @@ def tokenize(text: str) -> list[Token]:
     while i < n:
         char = text[i]
         if char == "\n":
-            tokens.append(Token("newline", "\n", line))
+            tokens.append(Token("newline", "\n", line, i, i + 1))
             line += 1
             i += 1
         elif char in " \t\r,":
@@ -42,27 +45,28 @@ def tokenize(text: str) -> list[Token]:
             line += text.count("\n", i, end)
             i = end
         elif char == '"':
+            start = i
             value, i, lines, interpolated = _read_string(text, i)
-            tokens.append(Token("expr_string" if interpolated else "string", value, line))
+            tokens.append(Token("expr_string" if interpolated else "string", value, line, start, i))
             line += lines
         elif text.startswith("<<", i) and (heredoc := re.match(r"<<-?([A-Za-z_][A-Za-z0-9_]*)\n", text[i:])):
             marker = heredoc.group(1)
             body_start = i + heredoc.end()
             closing = re.compile(rf"^\s*{re.escape(marker)}\s*$", re.MULTILINE).search(text, body_start)
             stop = closing.end() if closing else n
-            tokens.append(Token("string", text[body_start : closing.start() if closing else n], line))
+            tokens.append(Token("string", text[body_start : closing.start() if closing else n], line, i, stop))
             line += text.count("\n", i, stop)
             i = stop
         elif char in "{}=":
-            tokens.append(Token(char, char, line))
+            tokens.append(Token(char, char, line, i, i + 1))
             i += 1
         elif char.isalpha() or char == "_":
             start = i
             while i < n and (text[i].isalnum() or text[i] in "_-"):
                 i += 1
-            tokens.append(Token("ident", text[start:i], line))
+            tokens.append(Token("ident", text[start:i], line, start, i))
         else:
-            tokens.append(Token("other", char, line))
+            tokens.append(Token("other", char, line, i, i + 1))
             i += 1
     return tokens
 
@@ -99,6 +103,8 @@ class Attribute:
     line: int
     strings: list[str] = field(default_factory=list)
     literal: bool = True  # the value is a single plain string (or a number/bool), no expression
+    #: Where the value stands in the source text (``text[start:end]`` is the expression as written).
+    span: tuple[int, int] | None = None
 
 
 @dataclass
@@ -167,6 +173,8 @@ def _parse_value(name: Token, tokens: list[Token], i: int) -> tuple[Attribute, i
         if token.kind != "newline":
             parts.append(token)
         i += 1
+    if parts:
+        attribute.span = (parts[0].start, parts[-1].end)
     attribute.literal = (
         len(parts) == 1
         and parts[0].kind in {"string", "other", "ident"}

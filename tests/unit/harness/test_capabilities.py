@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 
 import pytest
 
-from s3pipe.backends.base import Backend, Capability, Credentials, Endpoint, Health
+from s3pipe.backends.base import ONE_POLLER_CAPABILITIES, Backend, Capability, Credentials, Endpoint, Health
 from s3pipe.backends.registry import BACKEND_CLASSES, backend_class, create_backend
 from s3pipe.config import BACKENDS, HarnessConfig
 from s3pipe.errors import BackendUnavailable
@@ -208,3 +208,36 @@ def test_unknown_backend_name_is_a_usage_error(suite: Any) -> None:
     result = suite.runpytest_subprocess("--s3pipe-backend", "nosuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*s3pipe: backend must be one of embedded, localstack, external, aws, got 'nosuch'*"])
+
+
+def test_every_emulator_has_one_poller_and_aws_declares_its_scaling_pollers() -> None:
+    for name in ("embedded", "localstack", "external"):
+        assert backend_class(name).capabilities >= ONE_POLLER_CAPABILITIES, name
+    assert not ONE_POLLER_CAPABILITIES & backend_class("aws").capabilities
+    assert OneMoreBackend.capabilities >= ONE_POLLER_CAPABILITIES  # a new emulator class gets them too
+
+
+SLOW = """
+    import pytest
+
+    @pytest.mark.slow
+    def test_a_long_one():
+        pass
+
+    def test_a_short_one():
+        pass
+"""
+
+
+def test_slow_tests_are_skipped_on_aws_unless_selected(suite: Any) -> None:
+    suite.makepyfile(test_slow=SLOW)
+    (Path(str(suite.path)) / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: long\n")
+
+    on_aws = suite.runpytest_subprocess("-rs", "-p", "no:xdist", "--s3pipe-backend", "aws")
+    selected = suite.runpytest_subprocess("-rs", "-p", "no:xdist", "--s3pipe-backend", "aws", "-m", "slow")
+    embedded = suite.runpytest_subprocess("-rs", "-p", "no:xdist")
+
+    on_aws.assert_outcomes(passed=1, skipped=1)
+    on_aws.stdout.fnmatch_lines(["*backend 'aws': slow tests run minutes of billed resources; select them: -m slow*"])
+    selected.assert_outcomes(passed=1)
+    embedded.assert_outcomes(passed=2)

@@ -173,13 +173,18 @@ def test_status_without_stacks(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "no stacks recorded\n"
 
 
+#: How ``status`` says an AWS stack is destroyed.
+DOWN_PROD = ["(`s3pipe", "down", "--stack", "prod`", "destroys", "it)"]
+
+
 def test_status_lists_recorded_stacks_with_their_state(
     project: Path, capsys: pytest.CaptureFixture[str], dead_pid: int
 ) -> None:
     save(project, "dev", record("dev", emulator_pid=os.getpid()))
     save(project, "old", record("old", emulator_pid=dead_pid))
     save(project, "shared", record("shared", backend="external", endpoint_url="http://127.0.0.1:4599"))
-    save(project, "prod", record("prod", backend="aws", endpoint_url=None))
+    aws = record("prod", backend="aws", endpoint_url=None, run_id="r0123456789", account_id="123456789012")
+    save(project, "prod", aws)
     (save(project, "broken", record("broken")) / "stack.json").write_text("{corrupt")
 
     assert cli.main(["status"]) == 0
@@ -188,7 +193,7 @@ def test_status_lists_recorded_stacks_with_their_state(
     assert rows == [
         ["dev", "embedded", "http://127.0.0.1:4566", "running"],
         ["old", "embedded", "http://127.0.0.1:4566", "stopped"],
-        ["prod", "aws", "AWS", "external"],
+        ["prod", "aws", "AWS:123456789012:ap-northeast-1", "deployed", "run=r0123456789", *DOWN_PROD],
         ["shared", "external", "http://127.0.0.1:4599", "external"],
     ]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from s3pipe.backends.base import Capability
+from s3pipe.backends.base import ONE_POLLER_CAPABILITIES, Capability
 from s3pipe.backends.embedded import EmbeddedBackend
 from s3pipe.backends.external import (
     CONSERVATIVE_CAPABILITIES,
@@ -120,12 +120,13 @@ def test_flavour_from_health(edition: str, product: str) -> None:
 
 
 def test_capabilities_are_conservative_until_the_emulator_is_identified(health_server: Any) -> None:
-    assert ExternalBackend.capabilities == CONSERVATIVE_CAPABILITIES
+    # every emulator runs one poller per mapping (base.ONE_POLLER_CAPABILITIES), whichever it turns out to be
+    assert ExternalBackend.capabilities == CONSERVATIVE_CAPABILITIES | ONE_POLLER_CAPABILITIES
     assert EmbeddedBackend.capabilities & LocalStackBackend.capabilities >= CONSERVATIVE_CAPABILITIES
     assert Capability.IAM_ENFORCEMENT not in CONSERVATIVE_CAPABILITIES
 
     backend = external(health_server.url)
-    assert backend.effective_capabilities == CONSERVATIVE_CAPABILITIES
+    assert backend.effective_capabilities == ExternalBackend.capabilities
     health_server.answer("light", "1.5.33")
     backend.start()
     assert backend.effective_capabilities == EmbeddedBackend.capabilities - {Capability.IAM_ENFORCEMENT}
@@ -139,7 +140,7 @@ def test_capabilities_are_conservative_until_the_emulator_is_identified(health_s
     assert backend.effective_capabilities == LocalStackBackend.capabilities
     health_server.answer("floci", "0.9")
     backend.start()
-    assert backend.effective_capabilities == CONSERVATIVE_CAPABILITIES
+    assert backend.effective_capabilities == ExternalBackend.capabilities
 
 
 def test_external_is_an_emulator_for_the_guard() -> None:

@@ -78,7 +78,7 @@ def test_an_aliased_provider_keeps_its_own_literal_region_in_the_override(tmp_pa
     regions = literal_provider_regions(directory)
     assert regions == {None: ("eu-west-1", "providers.tf:2"), "replica": ("us-west-2", "providers.tf:6")}
     endpoint = Endpoint("http://127.0.0.1:4566", "eu-west-1", Credentials.fake())
-    blocks = parse_blocks(tokenize(render_override(endpoint, tmp_path / "s", ["replica"], ["replica"])))
+    blocks = parse_blocks(tokenize(render_override(endpoint, tmp_path / "s", ["replica"], own_regions=["replica"])))
     providers = {b.attribute_string("alias"): b for b in blocks if b.kind == "provider"}
     assert providers[None].attribute_string("region") == "eu-west-1"
     assert "region" not in providers["replica"].attributes  # the module's own us-west-2 stands

@@ -12,8 +12,18 @@ variable "table_name" {
   type = string
 }
 
+# The harness passes a fresh one per run on AWS (s3pipe_name_prefix_variable); emulators pass none.
+variable "name_prefix" {
+  type    = string
+  default = ""
+}
+
+locals {
+  prefix = var.name_prefix == "" ? "" : "${var.name_prefix}-"
+}
+
 resource "aws_dynamodb_table" "this" {
-  name         = var.table_name
+  name         = "${local.prefix}${var.table_name}"
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "id"
 
@@ -24,7 +34,7 @@ resource "aws_dynamodb_table" "this" {
 }
 
 resource "aws_s3_bucket" "this" {
-  bucket        = "${lower(var.table_name)}-files"
+  bucket        = "${local.prefix}${lower(var.table_name)}-files"
   force_destroy = true
 }
 
