@@ -31,7 +31,7 @@ from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
 from s3pipe.region import for_module
-from s3pipe.snapshots.canary import canary_can_check
+from s3pipe.snapshots.canary import canary_can_check, run_canary, run_event_path_canary
 from s3pipe.snapshots.flow import add_emulator_environment
 from s3pipe.snapshots.lifecycle import STATE_DIR_NAME, Opened, SessionSnapshots
 from s3pipe.stack import Stack, StackOutputs
@@ -191,15 +191,10 @@ class StackSession:
                 workspace.remove()  # its emulator is gone or replaced: the state describes nothing real
                 record = None
             workspace.forget_state()  # a new emulator starts empty: state left by an earlier run is stale
-        use_snapshots = self.config.snapshots and self.backend_class.supports_snapshots
-        if use_snapshots and not canary_can_check(self.config.path(self.config.lambda_dir)):
-            use_snapshots = False
-            self.progress.stage(
-                "snapshot",
-                f"off for this stack: the canary cannot verify a restore with the handler in {self.config.lambda_dir} "
-                "(it reads the shipped handler's items); applying",
-            )
-        if use_snapshots:
+        if self.config.snapshots and self.backend_class.supports_snapshots:
+            # the shipped handler's canary reads its items; a handler of your own gets the event-path canary, and
+            # its snapshot a clean terraform plan once (snapshots/canary.py, snapshots/flow.py)
+            shipped = canary_can_check(self.config.path(self.config.lambda_dir))
             snapshots = SessionSnapshots(
                 self.config,
                 self.progress,
@@ -208,6 +203,8 @@ class StackSession:
                 self._settings_for,
                 extra_files=self.extra_files,
                 port=self.port,
+                canary=run_canary if shipped else run_event_path_canary,
+                verify_plan=not shipped,
             )
             opened = snapshots.open(lambda environment: self._cold_start(environment, record))
         else:

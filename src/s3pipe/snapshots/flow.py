@@ -40,6 +40,10 @@ from s3pipe.terraform.workspace import StackWorkspace
 LOCK_TIMEOUT = 300.0
 #: The emulator's working STATE_DIR inside the stack's workspace.
 STATE_DIR_NAME = "emulator-state"
+#: The verification a snapshot needs once: ``terraform plan`` finds the restored resources as the state names them.
+PLAN_CHECK = "terraform plan clean"
+#: Changes named in the line that discards a snapshot whose plan is not clean.
+_CHANGES_SHOWN = 3
 
 
 class Started(Protocol):
@@ -230,6 +234,40 @@ class SnapshotFlow(Generic[StartedT]):
         backend.requested_gateway_port = placement.gateway_port or 0
         backend.environment.update(environment)
         return backend
+
+    def verified_plan(
+        self,
+        snapshot: Snapshot,
+        restoring: Restoring,
+        module_dir: Path,
+        variables: Mapping[str, Any],
+    ) -> str | None:
+        """None when Terraform finds the restored resources as the restored state names them; one line otherwise.
+
+        Checked once per snapshot, on its first restore (in the session that created it), and recorded with it:
+        a restore is a function of the snapshot's bytes and the MiniStack version, both part of the key, so a
+        later restore of the same snapshot finds what the first one found. The state is written either way.
+        """
+        terraform_state = restoring.restored.terraform_state
+        if terraform_state is None:
+            return "it holds no Terraform state to verify it with"
+        self.workspace.state_path.write_text(terraform_state, encoding="utf-8")
+        if snapshot.verified_by(PLAN_CHECK):
+            return None
+        try:
+            terraform, _hash = self.deployer.prepare_module(
+                self.stack_name, restoring.backend, restoring.endpoint, module_dir, variables
+            )
+            with self.progress.timed("plan"):
+                check = terraform.plan_is_clean()
+        except HarnessError as error:
+            return f"terraform plan against it failed ({'; '.join([error.summary, *error.seen[-1:]])})"
+        if not check.clean:
+            shown = ", ".join(check.changes[:_CHANGES_SHOWN]) or "no change listed"
+            more = f" and {len(check.changes) - _CHANGES_SHOWN} more" if len(check.changes) > _CHANGES_SHOWN else ""
+            return f"terraform plan against it is not clean (exit 2: {shown}{more})"
+        self.store.mark_verified(snapshot, PLAN_CHECK)
+        return None
 
     def _start_restored(self, snapshot: Snapshot) -> Restoring | Unusable:
         """The snapshot's state rebased onto new ports and the emulator started from it (the caller verifies)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from s3pipe.backends.base import Backend, Endpoint
@@ -24,7 +25,7 @@ from s3pipe.deploy import Deployer, StackRecord, StackSettings, settings_hash
 from s3pipe.lambda_zip import LambdaArtifact
 from s3pipe.progress import Progress
 from s3pipe.snapshots.canary import run_canary
-from s3pipe.snapshots.flow import LOCK_TIMEOUT, STATE_DIR_NAME, EmulatorFactory, SnapshotFlow
+from s3pipe.snapshots.flow import LOCK_TIMEOUT, PLAN_CHECK, STATE_DIR_NAME, EmulatorFactory, SnapshotFlow
 from s3pipe.snapshots.inputs import key_parts
 from s3pipe.snapshots.key import KeyParts
 from s3pipe.snapshots.ministack import REQUIRED_STATE_FILES
@@ -74,6 +75,7 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         port: int | None = None,
         store: SnapshotStore | None = None,
         canary: Canary = run_canary,
+        verify_plan: bool = False,
         lock_timeout: float = LOCK_TIMEOUT,
         emulator: EmulatorFactory | None = None,
         installed: Callable[[], Mapping[str, str]] | None = None,
@@ -92,6 +94,8 @@ class SessionSnapshots(SnapshotFlow[Opened]):
         self.settings_for = settings_for
         self.extra_files = extra_files
         self.canary = canary
+        #: A handler of your own: the event-path canary proves the path, a clean plan (once) the resources.
+        self.verify_plan = verify_plan
 
     def key_parts(self, artifact: LambdaArtifact) -> KeyParts:
         settings = self.settings_for("-")
@@ -121,14 +125,33 @@ class SessionSnapshots(SnapshotFlow[Opened]):
             backend=backend.name,
             capabilities=backend.effective_capabilities,
             workdir=str(self.workspace.workdir),
+            emulator_log=backend.log_file,
         )
+        checks = "canary passed"
+        if self.verify_plan:
+            planned = not snapshot.verified_by(PLAN_CHECK)
+            if problem := self.verified_plan(snapshot, started, self._infra_dir, self._variables(stack, artifact)):
+                backend.stop()
+                self.workspace.forget_state()
+                return Unusable(problem)
+            checks = ("plan clean" if planned else "plan clean when first restored") + ", event path works"
         if problem := self.canary(stack, artifact.base64sha256):
             backend.stop()
             return Unusable(f"canary failed: {problem}")
         self._record(stack, backend, artifact, started.restored.terraform_state)
         stack.timings = {"restore": started.seconds}
-        self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, canary passed")
+        self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, {checks}")
         return Opened(backend, endpoint, stack, gateway_url)
+
+    @property
+    def _infra_dir(self) -> Path:
+        return self.config.path(self.config.infra_dir)
+
+    def _variables(self, stack: Stack, artifact: LambdaArtifact) -> dict[str, Any]:
+        """The variables the module was applied with (as the deploy passes them), for the plan."""
+        settings = self.settings_for(stack.outputs.name_prefix)
+        variables = settings.to_variables(stack.endpoint.region, artifact.path, self.config.zip_variable)
+        return self.deployer.module_variables(self._infra_dir, variables, settings)
 
     def _record(
         self,

@@ -1,9 +1,10 @@
 """A module stack through the snapshot cache (:mod:`s3pipe.module_stack`): the pipeline's flow
 (:mod:`.flow`), verified by Terraform instead of a canary.
 
-No canary knows an arbitrary module, so a restore counts only when ``terraform plan
--detailed-exitcode`` against the restored emulator finds nothing to change; otherwise the snapshot
-is discarded with one line saying why and the module is applied.
+No canary knows an arbitrary module, so a snapshot counts only when ``terraform plan
+-detailed-exitcode`` against its first restore finds nothing to change (recorded with the snapshot:
+:meth:`~s3pipe.snapshots.flow.SnapshotFlow.verified_plan`); otherwise it is discarded with one line
+saying why and the module is applied.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ from s3pipe.backends.base import Backend, Endpoint
 from s3pipe.backends.embedded import EmbeddedBackend
 from s3pipe.config import HarnessConfig
 from s3pipe.deploy import Deployer
-from s3pipe.errors import HarnessError
 from s3pipe.progress import Progress
-from s3pipe.snapshots.flow import EmulatorFactory, SnapshotFlow
+from s3pipe.snapshots.flow import PLAN_CHECK, EmulatorFactory, SnapshotFlow
 from s3pipe.snapshots.inputs import module_key_parts
 from s3pipe.snapshots.store import Snapshot, SnapshotStore, Unusable
-
-#: Changes named in the line that discards a snapshot whose plan is not clean.
-_CHANGES_SHOWN = 3
 
 
 @dataclass
@@ -76,29 +73,12 @@ class ModuleSnapshots(SnapshotFlow[ModuleOpened]):
         if isinstance(started, Unusable):
             return started
         backend, endpoint = started.backend, started.endpoint
-        problem = self._plan_problem(backend, endpoint, started.restored.terraform_state)
+        planned = not snapshot.verified_by(PLAN_CHECK)
+        problem = self.verified_plan(snapshot, started, self.module_dir, self.variables)
         if problem is not None:
             backend.stop()
             self.workspace.forget_state()
             return Unusable(problem)
-        self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, plan clean")
+        check = "plan clean" if planned else "its plan was clean when first restored"
+        self.progress.done("restore", started.seconds, f"snapshot {snapshot.key} on {endpoint.url}, {check}")
         return ModuleOpened(backend, endpoint, started.restored.outputs)
-
-    def _plan_problem(self, backend: Backend, endpoint: Endpoint, terraform_state: str | None) -> str | None:
-        """None when ``terraform plan`` finds the restored resources as the restored state names them."""
-        if terraform_state is None:
-            return "it holds no Terraform state to verify it with"
-        self.workspace.state_path.write_text(terraform_state, encoding="utf-8")
-        try:
-            terraform, _hash = self.deployer.prepare_module(
-                self.stack_name, backend, endpoint, self.module_dir, self.variables
-            )
-            with self.progress.timed("plan"):
-                check = terraform.plan_is_clean()
-        except HarnessError as error:
-            return f"terraform plan against it failed ({'; '.join([error.summary, *error.seen[-1:]])})"
-        if check.clean:
-            return None
-        shown = ", ".join(check.changes[:_CHANGES_SHOWN]) or "no change listed"
-        more = f" and {len(check.changes) - _CHANGES_SHOWN} more" if len(check.changes) > _CHANGES_SHOWN else ""
-        return f"terraform plan against it is not clean (exit 2: {shown}{more})"

@@ -7,6 +7,7 @@ Layout of one snapshot::
     <key>/emulator/...       MiniStack's STATE_DIR after a graceful stop (ports as placeholders)
     <key>/terraform.tfstate  Terraform's state (ports and workspace path as placeholders)
     <key>/outputs.json       the module's outputs (ports as placeholders)
+    <key>/verified.json      written once a restore of it passed a check that needs no repeating (a clean plan)
 
 A snapshot is built in ``.tmp-<key>-<pid>-<random>/`` beside the others and renamed into place
 once complete; a process that loses the race to another one drops its copy. Creators of the same
@@ -34,6 +35,9 @@ MANIFEST = "manifest.json"
 EMULATOR_DIR = "emulator"
 TERRAFORM_STATE = "terraform.tfstate"
 OUTPUTS = "outputs.json"
+VERIFIED = "verified.json"
+#: Bumped when what a verification proves changes: markers of another version do not count.
+VERIFICATION_VERSION = 1
 _TEMPORARY_PREFIX = ".tmp-"
 _DISCARDED_PREFIX = ".discarded-"
 #: A temporary directory older than this is left over by a process that died while writing.
@@ -111,6 +115,14 @@ class Snapshot:
     @property
     def key(self) -> str:
         return self.manifest.key
+
+    def verified_by(self, check: str) -> bool:
+        """Whether a restore of this snapshot already passed ``check`` (:meth:`SnapshotStore.mark_verified`)."""
+        try:
+            marker = json.loads((self.path / VERIFIED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(marker, dict) and marker.get(check) == VERIFICATION_VERSION
 
     def restore_into(self, emulator_state: Path, placement: Placement) -> Restored:
         """Copy the emulator state into ``emulator_state`` (a fresh, empty STATE_DIR) with this placement's ports."""
@@ -349,6 +361,17 @@ class SnapshotStore:
         return manifest
 
     # ------------------------------------------------------------------ housekeeping
+    def mark_verified(self, snapshot: Snapshot, check: str) -> None:
+        """Record that a restore of ``snapshot`` passed ``check`` (atomically; best effort: a failure only costs a
+        later session the same check)."""
+        marker = {check: VERIFICATION_VERSION, "at": time.time()}
+        temporary = snapshot.path / f".{VERIFIED}.{os.getpid()}.{secrets.token_hex(3)}"
+        try:
+            temporary.write_text(json.dumps(marker) + "\n", encoding="utf-8")
+            temporary.replace(snapshot.path / VERIFIED)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
     def discard(self, key: str) -> bool:
         """Remove a snapshot (renamed away first, so no reader sees it half-deleted). True if there was one."""
         path = self.path_for(key)

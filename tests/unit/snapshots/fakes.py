@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from s3pipe.backends.base import Backend, Endpoint
+from s3pipe.config import HarnessConfig
+from s3pipe.deploy import Deployer
+from s3pipe.errors import TerraformError
+from s3pipe.progress import Progress
 from s3pipe.snapshots import KeyParts, Placement, SnapshotContent
+from s3pipe.terraform.cli import PlanCheck, Terraform
 
 OLD = Placement(emulator_port=43561, gateway_port=51563, workspace="/home/dev/project/.s3pipe/stacks/pytest-gw0")
 NEW = Placement(emulator_port=60445, gateway_port=58281, workspace="/ci/work/.s3pipe/stacks/pytest-gw1")
@@ -71,3 +78,32 @@ def content(tmp_path: Path, placement: Placement = OLD, **changes: Any) -> Snaps
     }
     values.update(changes)
     return SnapshotContent(**values)
+
+
+class PlanOnly(Terraform):
+    """A Terraform whose plan answers what the test chose (no binary is run)."""
+
+    def __init__(self, answer: PlanCheck | TerraformError) -> None:
+        self.answer = answer
+
+    def plan_is_clean(self) -> PlanCheck:
+        if isinstance(self.answer, TerraformError):
+            raise self.answer
+        return self.answer
+
+
+class PlanningDeployer(Deployer):
+    """Prepares the workspace as the real one would be asked to, and plans with :class:`PlanOnly`."""
+
+    def __init__(self, config: HarnessConfig, progress: Progress) -> None:
+        super().__init__(config, progress)
+        self.answer: PlanCheck | TerraformError = PlanCheck(clean=True, changes=[], seconds=0.1)
+        #: (stack, endpoint URL, the Terraform state in the workspace) per plan
+        self.plans: list[tuple[str, str | None, str]] = []
+
+    def prepare_module(
+        self, stack_name: str, backend: Backend, endpoint: Endpoint, module_dir: Path, variables: Mapping[str, Any]
+    ) -> tuple[Terraform, str]:
+        state = self.workspace(stack_name).state_path.read_text()
+        self.plans.append((stack_name, endpoint.url, state))
+        return PlanOnly(self.answer), "hash"

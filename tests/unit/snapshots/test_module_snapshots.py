@@ -8,54 +8,23 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from s3pipe.backends.base import Backend, Endpoint
 from s3pipe.backends.embedded import free_loopback_port
 from s3pipe.config import HarnessConfig
-from s3pipe.deploy import Deployer
 from s3pipe.errors import TerraformError
 from s3pipe.progress import Progress
 from s3pipe.snapshots import Placement, SnapshotStore
 from s3pipe.snapshots.inputs import module_key_parts
 from s3pipe.snapshots.modules import ModuleOpened, ModuleSnapshots
-from s3pipe.terraform.cli import PlanCheck, Terraform
+from s3pipe.terraform.cli import PlanCheck
 
+from .fakes import PlanningDeployer
 from .test_snapshot_lifecycle import FakeEmulator
 
 VARIABLES = {"table_name": "Orders"}
-
-
-class PlanOnly(Terraform):
-    """A Terraform whose plan answers what the test chose (no binary is run)."""
-
-    def __init__(self, answer: PlanCheck | TerraformError) -> None:
-        self.answer = answer
-
-    def plan_is_clean(self) -> PlanCheck:
-        if isinstance(self.answer, TerraformError):
-            raise self.answer
-        return self.answer
-
-
-class PlanningDeployer(Deployer):
-    """Prepares the workspace as the real one would be asked to, and plans with :class:`PlanOnly`."""
-
-    def __init__(self, config: HarnessConfig, progress: Progress) -> None:
-        super().__init__(config, progress)
-        self.answer: PlanCheck | TerraformError = PlanCheck(clean=True, changes=[], seconds=0.1)
-        #: (stack, endpoint URL, the Terraform state in the workspace) per plan
-        self.plans: list[tuple[str, str | None, str]] = []
-
-    def prepare_module(
-        self, stack_name: str, backend: Backend, endpoint: Endpoint, module_dir: Path, variables: Mapping[str, Any]
-    ) -> tuple[Terraform, str]:
-        state = self.workspace(stack_name).state_path.read_text()
-        self.plans.append((stack_name, endpoint.url, state))
-        return PlanOnly(self.answer), "hash"
 
 
 class ModuleWorld:
@@ -162,7 +131,19 @@ def test_another_stack_of_the_same_module_and_variables_restores_without_applyin
     state = json.loads(workspace.state_path.read_text())
     assert state == {"endpoint": opened.endpoint.url, "stack": str(workspace.root)}
     [restore] = [line for line in world.lines if "restore" in line]
-    assert f"snapshot {world.key()} on {opened.endpoint.url}, plan clean" in restore
+    assert f"snapshot {world.key()} on {opened.endpoint.url}, its plan was clean when first restored" in restore
+    assert len(world.deployer.plans) == 1  # planned once, on the first restore, in the session that created it
+
+
+def test_a_verification_of_another_version_does_not_count(world: ModuleWorld) -> None:
+    world.open("module-table")
+    marker = world.store.path_for(world.key()) / "verified.json"
+    marker.write_text(json.dumps({"terraform plan clean": 0}))
+
+    world.open("module-table-again")
+
+    assert len(world.deployer.plans) == 2
+    assert json.loads(marker.read_text())["terraform plan clean"] == 1
 
 
 def test_other_variables_apply_afresh(world: ModuleWorld) -> None:
@@ -179,19 +160,17 @@ def test_other_variables_apply_afresh(world: ModuleWorld) -> None:
 
 
 def test_a_restore_whose_plan_is_not_clean_is_discarded_and_the_module_applied(world: ModuleWorld) -> None:
-    world.open("module-table")
     world.deployer.answer = PlanCheck(clean=False, changes=["aws_dynamodb_table.this (create)"], seconds=0.1)
-    world.cold_calls.clear()
-    world.lines.clear()
 
-    opened = world.open("module-table-again")
+    opened = world.open("module-table")
 
     [discarded] = [line for line in world.lines if "discarded" in line]
     assert (
         f"discarded snapshot {world.key()}: terraform plan against it is not clean "
         "(exit 2: aws_dynamodb_table.this (create)); applying instead"
     ) in discarded
-    assert world.cold_calls == [{}]
+    assert len(world.cold_calls) == 2  # the apply that stored it, and the apply after it was discarded
+    assert world.cold_calls[-1] == {}
     rejected = world.emulators[-2]
     assert rejected.stopped
     assert opened.backend is world.emulators[-1]
@@ -199,21 +178,18 @@ def test_a_restore_whose_plan_is_not_clean_is_discarded_and_the_module_applied(w
 
 
 def test_a_plan_that_fails_discards_the_snapshot_saying_why(world: ModuleWorld) -> None:
-    world.open("module-table")
     world.deployer.answer = TerraformError.command_failed(
         ["terraform", "plan"], "/w", 1, ["Error: reading DynamoDB Table (Orders): connection refused"], []
     )
-    world.cold_calls.clear()
-    world.lines.clear()
 
-    world.open("module-table-again")
+    world.open("module-table")
 
     assert any(
         "terraform plan against it failed (`terraform plan` failed; Error: reading DynamoDB Table (Orders): "
         "connection refused); applying instead" in line
         for line in world.lines
     )
-    assert world.cold_calls == [{}]
+    assert world.cold_calls[-1] == {}  # applied again, without persistence: no second snapshot of a bad one
 
 
 def test_a_half_written_snapshot_is_discarded_and_the_module_applied(world: ModuleWorld) -> None:

@@ -26,8 +26,9 @@ from s3pipe.snapshots.inputs import default_key_parts
 from s3pipe.snapshots.lifecycle import Opened, SessionSnapshots
 from s3pipe.snapshots.ministack import REQUIRED_STATE_FILES
 from s3pipe.stack import Stack, StackOutputs
+from s3pipe.terraform.cli import PlanCheck
 
-from .fakes import write_emulator_state
+from .fakes import PlanningDeployer, write_emulator_state
 
 PREFIX = "s3p-pytest-gw0-abc123"
 
@@ -114,6 +115,7 @@ class World:
         self.cold_calls: list[dict[str, str]] = []
         self.canary_calls: list[tuple[str, str]] = []
         self.canary_result: str | None = None
+        self.verify_plan = False
         self.fail_next_start = False
         self.installed = {"ministack": "1.5.33"}
 
@@ -156,6 +158,7 @@ class World:
             self.settings_for,
             store=self.store,
             canary=self.canary,
+            verify_plan=self.verify_plan,
             lock_timeout=lock_timeout,
             emulator=self.emulator,
             installed=lambda: self.installed,
@@ -351,3 +354,42 @@ def test_a_creator_holding_the_lock_too_long_means_applying_without_a_snapshot(w
         for line in world.lines
     )
     assert world.cold_calls == [{}]
+
+
+# ---------------------------------------------------------------------------- a handler of your own
+
+
+@pytest.fixture
+def own(project: HarnessConfig) -> World:
+    """A world whose module declares the zip variable and whose deployer plans without Terraform."""
+    (project.root / "infra" / "variables.tf").write_text('variable "lambda_zip_path" {\n  type = string\n}\n')
+    world = World(project)
+    world.deployer = PlanningDeployer(project, world.progress)
+    world.verify_plan = True
+    return world
+
+
+def test_a_handler_of_your_own_is_restored_its_plan_checked_once_and_its_event_path_every_time(own: World) -> None:
+    own.open("pytest-gw0")  # applies, stores, restores: the first restore plans
+    own.open("pytest-gw1")  # restores: the plan is not repeated, the canary is
+    own.open("pytest-gw2")
+
+    deployer = own.deployer
+    assert isinstance(deployer, PlanningDeployer)
+    assert [stack for stack, _url, _state in deployer.plans] == ["pytest-gw0"]
+    assert len(own.canary_calls) == 3
+    restores = [line for line in own.lines if "] restore" in line]
+    assert "plan clean, event path works" in restores[0]
+    assert all("plan clean when first restored, event path works" in line for line in restores[1:])
+
+
+def test_a_handler_of_your_own_whose_first_plan_is_not_clean_is_applied(own: World) -> None:
+    deployer = own.deployer
+    assert isinstance(deployer, PlanningDeployer)
+    deployer.answer = PlanCheck(clean=False, changes=["aws_lambda_function.worker (update)"], seconds=0.1)
+
+    own.open("pytest-gw0")
+
+    assert any("terraform plan against it is not clean" in line and "applying instead" in line for line in own.lines)
+    assert own.canary_calls == []  # discarded before the canary
+    assert not own.store.path_for(key(own)).exists()
