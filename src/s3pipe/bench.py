@@ -38,11 +38,12 @@ from types import ModuleType
 from typing import Any
 
 from s3pipe.backends.registry import create_backend
-from s3pipe.config import HarnessConfig
+from s3pipe.config import HarnessConfig, project_config
 from s3pipe.contract import record_sort_key, source_pk
 from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
 from s3pipe.lambda_zip import zip_bytes
+from s3pipe.module_stack import ModuleSession
 from s3pipe.pipeline import Pipeline, StackObserver, poll_until
 from s3pipe.progress import Progress, silent
 from s3pipe.session import StackSession, stop_stack
@@ -55,6 +56,9 @@ HANDLER_LINES = 200_000
 RSS_MEGABYTES = 1024
 #: The handler's in-process bench, kept out of the Lambda zip (relative to the project root).
 HANDLER_BENCH = Path("tests") / "perf" / "log_ingest_bench.py"
+#: A pipeline of your own (vendored-style modules, its own handler, names and region) and a module that is not one.
+OWN_PIPELINE = Path("examples") / "team-pipeline"
+TABLE_MODULE = Path("tests") / "integration" / "modules" / "table"
 
 SEED_STYLE_SOURCE = '''
 """The article's handler, adapted to JSON Lines: one put_item per record, no batching."""
@@ -217,6 +221,50 @@ class Bench:
             if run:  # the first one stores the snapshot when the cache has none
                 values.append(elapsed)
         self.record("restored_session_s", values)
+
+    def own_restored_session_s(self) -> None:
+        """A pipeline of your own restored from its snapshot: the plan checked once per snapshot, the event-path
+        canary every time (examples/team-pipeline: vendored-style modules, its own handler, names and region)."""
+        project = self.config.root / OWN_PIPELINE
+        if not (project / "pytest.ini").is_file():
+            self.figures["own_restored_session_s"] = None
+            return
+        config = project_config(project).with_overrides(
+            reuse=False, snapshots=True, state_dir=self.config.path(self.config.state_dir) / "bench-own"
+        )
+        values = []
+        for run in range(self.runs + 1):
+            name = f"bench-own-{run}"
+            session = StackSession(config, silent(), name, guard=check_deployment)
+            session.deployer.workspace(name).remove()
+            started = time.monotonic()
+            session.open()
+            elapsed = time.monotonic() - started
+            session.close(keep=False)
+            session.deployer.workspace(name).remove()
+            if run:  # the first one stores the snapshot (and plans it) when the cache has none
+                values.append(elapsed)
+        self.record("own_restored_session_s", values)
+
+    def module_restored_session_s(self) -> None:
+        """Any module (a table and a bucket) restored from its snapshot, its plan checked once per snapshot."""
+        module = self.config.root / TABLE_MODULE
+        if not module.is_dir():
+            self.figures["module_restored_session_s"] = None
+            return
+        config = self.config.with_overrides(reuse=False, snapshots=True)
+        values = []
+        for run in range(self.runs + 1):
+            session = ModuleSession(
+                config, silent(), f"bench-module-{run}", module, {"table_name": "BenchOrders"}, guard=check_deployment
+            )
+            started = time.monotonic()
+            session.open()
+            elapsed = time.monotonic() - started
+            session.close()
+            if run:
+                values.append(elapsed)
+        self.record("module_restored_session_s", values)
 
     def warm_sessions(self, name: str) -> None:
         values = []
@@ -394,6 +442,8 @@ def run_bench(config: HarnessConfig, progress: Progress, quick: bool = False) ->
         bench.ready_s,
         bench.cold_session_s,
         bench.restored_session_s,
+        bench.own_restored_session_s,
+        bench.module_restored_session_s,
     ]
     for step in steps:
         step()

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from s3pipe.backends.base import Capability
-from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Option
+from s3pipe.config import LOCALSTACK_PORT, OPTIONS_BY_NAME, HarnessConfig, Option, project_config
 from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
 from s3pipe.guard import check_deployment
-from s3pipe.ini import find_ini
 from s3pipe.progress import Progress
 from s3pipe.session import UP_PID_FILE, StackSession, pid_alive, stop_stack
 from s3pipe.snapshots.canary import canary_can_check
@@ -31,48 +30,14 @@ from s3pipe.stack import Stack
 DEV_STACK = "dev"
 
 
-def find_project_root(start: Path) -> Path:
-    """The nearest directory (upwards) holding both ``infra/`` and ``lambda/``; else ``start``."""
-    for candidate in (start, *start.parents):
-        if (candidate / "infra").is_dir() and (candidate / "lambda").is_dir():
-            return candidate
-    return start
-
-
 def load_config(args: argparse.Namespace, **overrides: Any) -> HarnessConfig:
     """The project's configuration: this command's flags, then the ini file pytest would use, then S3PIPE_*."""
-    start = Path.cwd()
-    try:
-        ini = find_ini(start)
-    except ValueError as error:
-        raise HarnessError(
-            "The project's pytest configuration cannot be read",
-            tried=f"find the file pytest would use, upwards from {start}",
-            seen=str(error),
-            fix="fix the file's syntax (`pytest --co -q` shows pytest's own complaint), or run from another folder",
-        ) from None
-    root = ini.root if ini is not None else find_project_root(start)
 
-    def lookup(option: Option) -> tuple[str, str] | None:
+    def flag(option: Option) -> tuple[str, str] | None:
         value = getattr(args, option.name, None)
-        if value is not None:
-            return str(value), "--" + option.name.replace("_", "-")
-        if ini is not None and (configured := ini.get(option.ini)) is not None:
-            return configured, ini.where(option.ini)
-        return None
+        return None if value is None else (str(value), "--" + option.name.replace("_", "-"))
 
-    try:
-        config = HarnessConfig.resolve(root, lookup, settings_file=ini.path if ini else None)
-    except ValueError as error:
-        raise HarnessError(
-            "The s3pipe settings cannot be used",
-            tried="read the s3pipe_* settings: flags, then "
-            + (str(ini.path) if ini else "no ini file")
-            + ", then S3PIPE_*",
-            seen=str(error),
-            fix="correct the value named above",
-        ) from None
-    return config.with_overrides(**overrides)
+    return project_config(Path.cwd(), flag).with_overrides(**overrides)
 
 
 def print_stack(stack: Stack, samples: Path | None = None) -> None:

@@ -15,7 +15,8 @@ from typing import Literal, assert_never
 
 from s3pipe.aws.run import new_run_id
 from s3pipe.backends.registry import BACKEND_CLASSES, BACKEND_NAMES
-from s3pipe.ini import section_for
+from s3pipe.errors import HarnessError
+from s3pipe.ini import find_ini, section_for
 from s3pipe.outputs import ROLE_FIELDS, parse_output_map
 
 #: The backend names, from the registry's table (adding a backend never touches this file).
@@ -244,3 +245,52 @@ def _convert(option: Option, raw: str, source: str, root: Path) -> object:
             return raw
         case unreachable:
             assert_never(unreachable)
+
+
+# ---------------------------------------------------------------------------- a project's configuration
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest directory (upwards) holding both ``infra/`` and ``lambda/``; else ``start``."""
+    for candidate in (start, *start.parents):
+        if (candidate / "infra").is_dir() and (candidate / "lambda").is_dir():
+            return candidate
+    return start
+
+
+def project_config(start: Path, flags: Lookup = lambda _option: None) -> HarnessConfig:
+    """A project's configuration as the pytest plugin resolves it: ``flags``, then the ``s3pipe_*`` keys of the
+    file pytest would use (found upwards from ``start``, whose directory is the root), then ``S3PIPE_*``.
+
+    Without such a file the root is the nearest directory holding ``infra/`` and ``lambda/``. Raises
+    :class:`~s3pipe.errors.HarnessError` naming the file or the value that cannot be used.
+    """
+    try:
+        ini = find_ini(start)
+    except ValueError as error:
+        raise HarnessError(
+            "The project's pytest configuration cannot be read",
+            tried=f"find the file pytest would use, upwards from {start}",
+            seen=str(error),
+            fix="fix the file's syntax (`pytest --co -q` shows pytest's own complaint), or run from another folder",
+        ) from None
+    root = ini.root if ini is not None else find_project_root(start)
+
+    def lookup(option: Option) -> str | tuple[str, str] | None:
+        if (given := flags(option)) is not None:
+            return given
+        if ini is not None and (configured := ini.get(option.ini)) is not None:
+            return configured, ini.where(option.ini)
+        return None
+
+    try:
+        return HarnessConfig.resolve(root, lookup, settings_file=ini.path if ini else None)
+    except ValueError as error:
+        raise HarnessError(
+            "The s3pipe settings cannot be used",
+            tried="read the s3pipe_* settings: flags, then "
+            + (str(ini.path) if ini else "no ini file")
+            + ", then S3PIPE_*",
+            seen=str(error),
+            fix="correct the value named above",
+        ) from None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from s3pipe import cli
+from s3pipe.config import find_project_root
 from s3pipe.deploy import StackRecord
 from s3pipe.errors import HarnessError
 from s3pipe.lambda_zip import zip_bytes
@@ -113,13 +114,13 @@ def test_other_defaults() -> None:
 
 def test_project_root_is_found_from_a_subdirectory(project: Path) -> None:
     deep = project / "lambda" / "log_ingest"
-    assert cli.find_project_root(deep) == project
-    assert cli.find_project_root(project) == project
+    assert find_project_root(deep) == project
+    assert find_project_root(project) == project
 
 
 def test_without_a_project_the_start_directory_is_the_root(tmp_path: Path) -> None:
     (tmp_path / "only-infra" / "infra").mkdir(parents=True)
-    assert cli.find_project_root(tmp_path / "only-infra") == tmp_path / "only-infra"
+    assert find_project_root(tmp_path / "only-infra") == tmp_path / "only-infra"
 
 
 def test_command_line_options_override_the_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
