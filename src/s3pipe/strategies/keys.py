@@ -81,17 +81,26 @@ def _object_keys(draw: st.DrawFn, prefix: str, suffixes: st.SearchStrategy[str],
     folders = draw(st.lists(_SEGMENTS, max_size=8))
     name = draw(_SEGMENTS)
     if draw(st.integers(0, 7)) == 7:  # now and then a long name, cut to the limit below
-        name = draw(st.text(_KEY_CHARS, min_size=300, max_size=1100))
+        name *= draw(st.integers(2, max_bytes))
     body = "".join(f"{folder}/" for folder in folders) + name
     suffix = draw(suffixes)
     budget = max_bytes - len(prefix.encode()) - len(suffix.encode())
     if budget < 1:
         raise ValueError(f"suffix {suffix!r} leaves no room after prefix {prefix!r} in {max_bytes} bytes")
-    while body and (len(body.encode()) > budget or _ends_in_dot_segment(body, suffix)):
+    body = _cut(body, budget)
+    while body and _ends_in_dot_segment(body, suffix):
         body = body[:-1]
-    if not body:
-        body = "k"
-    return prefix + body + suffix
+    return prefix + (body or "k") + suffix
+
+
+def _cut(text: str, budget: int) -> str:
+    """The longest start of ``text`` that fits in ``budget`` bytes of UTF-8."""
+    used = 0
+    for index, char in enumerate(text):
+        used += len(char.encode())
+        if used > budget:
+            return text[:index]
+    return text
 
 
 def _ends_in_dot_segment(body: str, suffix: str) -> bool:

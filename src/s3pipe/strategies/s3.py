@@ -10,13 +10,14 @@ and removals. S3 sends one record per message today, but the format promises an 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from s3pipe.strategies.aws import bucket_arn, bucket_names, regions, strategy_of
+from s3pipe.strategies.aws import OpaqueIds, bucket_arn, bucket_names, opaque_ids, regions, strategy_of
 from s3pipe.strategies.keys import encode_key, object_keys
 
 #: ``s3:ObjectCreated:*`` as they appear in ``eventName`` (without ``s3:``).
@@ -38,8 +39,11 @@ MAX_OBJECT_SIZE: Final = 5 * 1024**4
 
 _UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _HEX = "0123456789abcdef"
+_UPPER_HEX = "0123456789ABCDEF"
 _VERSION_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
-_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_IAM_ID = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_SESSION = "abcdefghijklmnopqrstuvwxyz0123456789-_.@"
+_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
 def s3_event_record(
@@ -158,16 +162,17 @@ def _s3_event_records(  # noqa: PLR0917 -- one argument per strategy
     versioned: st.SearchStrategy[bool],
 ) -> dict[str, Any]:
     event_name = draw(event_names)
+    ids = draw(opaque_ids())
     size: int | None = None
     etag: str | None = None
     if not event_name.startswith("ObjectRemoved:"):
         size = draw(sizes)
-        etag = EMPTY_ETAG if size == 0 else draw(st.text(_HEX, min_size=32, max_size=32))
+        etag = EMPTY_ETAG if size == 0 else ids.text(_HEX, 32)
         if event_name == "ObjectCreated:CompleteMultipartUpload":
             etag = f"{etag}-{draw(st.integers(1, 10_000))}"  # a multipart ETag: MD5 of the parts' MD5s, "-" parts
     version_id = None
     if draw(versioned) or event_name == "ObjectRemoved:DeleteMarkerCreated":
-        version_id = draw(version_ids())
+        version_id = ids.text(_VERSION_CHARS, 32)
     moment = draw(st.datetimes(datetime(2015, 1, 1), datetime(2035, 1, 1))).replace(tzinfo=UTC)
     return s3_event_record(
         draw(buckets),
@@ -176,16 +181,16 @@ def _s3_event_records(  # noqa: PLR0917 -- one argument per strategy
         size=size,
         etag=etag,
         version_id=version_id,
-        sequencer=draw(st.text("0123456789ABCDEF", min_size=16, max_size=20)),
+        sequencer=ids.text(_UPPER_HEX, 16, 20),
         region=draw(regions),
         event_time=_iso_millis(moment),
         event_version=draw(event_versions),
-        principal_id=draw(_principal_ids()),
-        owner_id=draw(st.text(_UPPER_ALNUM, min_size=13, max_size=14)),
+        principal_id=_principal_id(ids),
+        owner_id=ids.text(_UPPER_ALNUM, 13, 14),
         source_ip=str(draw(st.ip_addresses())),
-        request_id=draw(st.text("0123456789ABCDEF", min_size=16, max_size=16)),
-        host_id=draw(st.text(_BASE64, min_size=56, max_size=76)),
-        configuration_id=draw(_configuration_ids()),
+        request_id=ids.text(_UPPER_HEX, 16),
+        host_id=ids.b64(42, 57),
+        configuration_id=_configuration_id(ids),
     )
 
 
@@ -245,11 +250,9 @@ def _s3_notification_bodies(
 @st.composite
 def _s3_test_event_bodies(draw: st.DrawFn, buckets: st.SearchStrategy[str]) -> str:
     moment = draw(st.datetimes(datetime(2015, 1, 1), datetime(2035, 1, 1))).replace(tzinfo=UTC)
+    ids = draw(opaque_ids())
     return s3_test_event_body(
-        draw(buckets),
-        time=_iso_millis(moment),
-        request_id=draw(st.text("0123456789ABCDEF", min_size=16, max_size=16)),
-        host_id=draw(st.text(_BASE64, min_size=56, max_size=76)),
+        draw(buckets), time=_iso_millis(moment), request_id=ids.text(_UPPER_HEX, 16), host_id=ids.b64(42, 57)
     )
 
 
@@ -259,21 +262,21 @@ def _iso_millis(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _principal_ids() -> st.SearchStrategy[str]:
+def _principal_id(ids: OpaqueIds) -> str:
     """``userIdentity.principalId``: an IAM user, an assumed role's session, or an account's canonical id."""
-    unique_id = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=17)
-    session = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.@", min_size=2, max_size=32)
-    return st.one_of(
-        unique_id.map(lambda u: f"AWS:AIDA{u}"),
-        st.builds(lambda u, s: f"AWS:AROA{u}:{s}", unique_id, session),
-        st.text(_UPPER_ALNUM, min_size=13, max_size=14),
-    )
+    kind = ids.pick(("user", "role", "account"))
+    if kind == "user":
+        return "AWS:AIDA" + ids.text(_IAM_ID, 16, 17)
+    if kind == "role":
+        return "AWS:AROA" + ids.text(_IAM_ID, 16, 17) + ":" + ids.text(_SESSION, 2, 32)
+    return ids.text(_UPPER_ALNUM, 13, 14)
 
 
-def _configuration_ids() -> st.SearchStrategy[str]:
-    """``s3.configurationId``: the notification's id as configured, or one S3/Terraform generated."""
-    return st.one_of(
-        st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=64),
-        st.uuids().map(str),
-        st.uuids().map(lambda u: f"tf-s3-queue-{u.hex[:26]}"),
-    )
+def _configuration_id(ids: OpaqueIds) -> str:
+    """``s3.configurationId``: the notification's id as configured, or one S3 or Terraform generated."""
+    kind = ids.pick(("named", "uuid", "terraform"))
+    if kind == "named":
+        return ids.text(_NAME, 1, 64)
+    if kind == "uuid":
+        return str(uuid.UUID(ids.text(_HEX, 32)))
+    return "tf-s3-queue-" + ids.text(_HEX, 26)

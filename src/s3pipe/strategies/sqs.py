@@ -10,7 +10,6 @@ body strategy here respects.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
@@ -19,7 +18,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from s3pipe.strategies.aws import account_ids, queue_arn, queue_names, regions, strategy_of
+from s3pipe.strategies.aws import OpaqueIds, account_ids, opaque_ids, queue_arn, queue_names, regions, strategy_of
 from s3pipe.strategies.s3 import s3_notification_bodies
 
 #: The queue :func:`sqs_record` says a message came from unless told otherwise.
@@ -130,6 +129,7 @@ def _sqs_events(  # noqa: PLR0917 -- one argument per strategy
     records = []
     for message_id in message_ids:
         sent = draw(st.integers(1_577_836_800_000, 2_051_222_400_000))  # 2020..2035, epoch milliseconds
+        ids = draw(opaque_ids())
         records.append(
             sqs_record(
                 draw(bodies),
@@ -138,20 +138,19 @@ def _sqs_events(  # noqa: PLR0917 -- one argument per strategy
                 receive_count=draw(receive_counts),
                 sent_timestamp=sent,
                 first_receive_timestamp=sent + draw(st.integers(0, 900_000)),
-                sender_id=draw(_sender_ids()),
-                receipt_handle="AQEB" + base64.b64encode(draw(st.binary(min_size=96, max_size=200))).decode(),
+                sender_id=_sender_id(ids),
+                receipt_handle="AQEB" + ids.b64(96, 200),
             )
         )
     return sqs_event(records)
 
 
-def _sender_ids() -> st.SearchStrategy[str]:
+def _sender_id(ids: OpaqueIds) -> str:
     """``SenderId``: an IAM user's unique id, or an assumed role's id and session."""
-    unique_id = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=17, max_size=17)
-    return st.one_of(
-        unique_id.map(lambda u: f"AIDA{u}"),
-        st.builds(lambda u, s: f"AROA{u}:{s}", unique_id, st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=2)),
-    )
+    unique_id = ids.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17)
+    if ids.pick(("user", "role")) == "user":
+        return f"AIDA{unique_id}"
+    return f"AROA{unique_id}:{ids.text('abcdefghijklmnopqrstuvwxyz0123456789-', 2, 64)}"
 
 
 # ------------------------------------------------------------------------ bodies that are not S3's
