@@ -137,3 +137,37 @@ def test_the_reader_follows_module_level_imports_only(tmp_path: Path) -> None:
     )
     modules = dict.fromkeys(("pkg", "pkg.mod", "pkg.other", "pkg.typed", "pkg.lazy"), tmp_path)
     assert imported_modules(source, modules, tmp_path) == {"pkg", "pkg.other"}
+
+
+def _imported_top_levels(path: Path) -> set[str]:
+    """Top-level names of every import in ``path``, wherever it stands (also inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.partition(".")[0])
+    return found
+
+
+def test_hypothesis_is_imported_only_by_the_strategies() -> None:
+    """Hypothesis is an optional extra: the harness must run without it."""
+    strategies = SRC / PACKAGE / "strategies"
+    users = sorted(
+        module_name(path)
+        for path in (SRC / PACKAGE).rglob("*.py")
+        if strategies not in path.parents and "hypothesis" in _imported_top_levels(path)
+    )
+    assert users == []
+    assert "hypothesis" in _imported_top_levels(strategies / "__init__.py")
+
+
+def test_the_strategies_stand_alone() -> None:
+    """s3pipe.strategies imports nothing of the harness (nor boto3): a handler's unit tests need no emulator stack."""
+    modules = {module_name(path): path for path in (SRC / PACKAGE).rglob("*.py")}
+    strategies = {n: p for n, p in modules.items() if n == "s3pipe.strategies" or n.startswith("s3pipe.strategies.")}
+    assert "s3pipe.strategies.sqs" in strategies
+    for name, path in strategies.items():
+        harness = {m for m in imported_modules(path, modules) if not m.startswith("s3pipe.strategies")} - {"s3pipe"}
+        assert harness == set(), f"{name} imports {sorted(harness)}"
+        assert not {"boto3", "botocore"} & _imported_top_levels(path), name

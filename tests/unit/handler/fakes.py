@@ -364,7 +364,7 @@ class World:
 
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/ingest-dlq"
-#: The main queue (the ``eventSourceARN`` of strategies.sqs_record) and its URL.
+#: The main queue (``s3pipe.strategies.DEFAULT_QUEUE_ARN``, the ``eventSourceARN`` of ``sqs_record``) and its URL.
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/ingest"
 
 

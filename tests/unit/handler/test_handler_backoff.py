@@ -9,9 +9,9 @@ import pytest
 from log_ingest import logs
 from log_ingest.backoff import retry_delay
 from log_ingest.handler import handle
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import QUEUE_URL, client_error, make_world
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 from .test_handler_continuation import captured, named
 
 logs.configure("INFO")
@@ -25,7 +25,7 @@ def test_the_delay_doubles_per_receive_and_is_capped() -> None:
 
 
 def _message(receive_count: int, message_id: str = "m") -> dict[str, Any]:
-    record = sqs_record(s3_event_body([s3_record("b", "k.jsonl")]), message_id)
+    record = sqs_record(s3_notification_body([s3_event_record("b", "k.jsonl")]), message_id)
     record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
     record["receiptHandle"] = f"rh-{message_id}"
     return record

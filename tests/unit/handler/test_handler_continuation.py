@@ -24,9 +24,9 @@ from log_ingest import logs
 from log_ingest.config import Dependencies
 from log_ingest.handler import handle
 from log_ingest.items import item_to_plain
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import DEFAULT_ETAG, QUEUE_URL, World, client_error, make_world
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
 logs.configure("INFO")
 
@@ -116,7 +116,7 @@ def pump(
 
 
 def object_message(bucket: str, key: str, message_id: str = "m-1", **record: Any) -> dict[str, Any]:
-    return sqs_record(s3_event_body([s3_record(bucket, key, **record)]), message_id)
+    return sqs_record(s3_notification_body([s3_event_record(bucket, key, **record)]), message_id)
 
 
 def jsonl(count: int, bad_every: int = 0) -> bytes:
@@ -485,11 +485,15 @@ def test_later_records_of_a_continued_message_are_handed_over_unstarted() -> Non
     world = make_world(hold_max_entries=50)
     world.s3.put("b", "big.jsonl", jsonl(300))
     world.s3.put("b", "small.jsonl", jsonl(3))
-    records = [s3_record("b", "big.jsonl"), s3_record("b", "small.jsonl"), s3_record("b", "notes.csv")]
-    records.append(s3_record("b", "gone.jsonl"))
+    records = [
+        s3_event_record("b", "big.jsonl"),
+        s3_event_record("b", "small.jsonl"),
+        s3_event_record("b", "notes.csv"),
+    ]
+    records.append(s3_event_record("b", "gone.jsonl"))
     slow_writes(world, 1.0)
     with captured() as events:
-        history = pump(world, [sqs_record(s3_event_body(records), "m-1")])
+        history = pump(world, [sqs_record(s3_notification_body(records), "m-1")])
     assert history == [[], []]
     assert [c["Key"] for c in world.s3.calls][:1] == ["big.jsonl"]  # nothing else started in pass 1
     first_summary = named(events, "invocation_summary")[0]
@@ -532,7 +536,7 @@ MALFORMED = [
 def continuation_document(**changes: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
         "s3pipe_continuation": 1,
-        "record": s3_record("b", "dir/my file.jsonl", version_id="v1"),
+        "record": s3_event_record("b", "dir/my file.jsonl", version_id="v1"),
         "resume_after": 5,
         "pass": 2,
         "origin_message_id": "m-0",

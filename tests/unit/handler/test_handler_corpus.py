@@ -16,9 +16,9 @@ from corpus import generate as corpus  # tests/ is on pytest's pythonpath
 from log_ingest import logs
 from log_ingest.handler import handle
 from log_ingest.items import item_to_plain
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import FakeS3, World, client_error, make_world
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
 CORPUS_DIR = corpus.CORPUS_DIR
 BUCKET = "corpus-bucket"
@@ -105,7 +105,7 @@ def test_case(case: Any, capsys: pytest.CaptureFixture[str]) -> None:
                 "NoSuchVersion", "GetObject", "The specified version does not exist.", 404
             )
         # delete_marker: a GetObject with the event's VersionId still returns the version.
-        body = s3_event_body([s3_record(BUCKET, key, version_id=VERSION, size=len(case.data()))])
+        body = s3_notification_body([s3_event_record(BUCKET, key, version_id=VERSION, size=len(case.data()))])
         lines = _run(world, body, capsys)
     observed = _observed(world, lines, TERMINAL, key, {})
     if case.message_level:

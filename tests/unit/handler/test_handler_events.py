@@ -25,42 +25,54 @@ from log_ingest.events import (
     parse_sqs_event,
 )
 from log_ingest.formats import Rejection
-
-from .strategies import (
-    ANY_BODY,
-    BUCKETS,
-    EMPTY_BODIES,
-    NON_JSON_BODIES,
-    NON_S3_JSON_BODIES,
-    VERSION_IDS,
+from s3pipe.strategies import (
+    blank_bodies,
+    bucket_names,
     encode_key,
+    malformed_bodies,
+    non_json_bodies,
+    non_s3_json_bodies,
     object_keys,
-    s3_event_body,
-    s3_record,
+    s3_event_record,
+    s3_notification_bodies,
+    s3_notification_body,
     s3_test_event_body,
     sqs_event,
     sqs_record,
+    version_ids,
 )
+
+VERSION_IDS = st.one_of(st.none(), version_ids())
+# Beyond what SQS delivers: any text at all (control characters, the empty string) must not break parsing.
+ANY_BODY = st.one_of(s3_notification_bodies(test_events=True), malformed_bodies(), st.text())
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
 
 
 @given(object_keys())
 def test_key_decoding_round_trips_quote_plus(key: str) -> None:
-    ref = parse_s3_record(0, s3_record("b", key))
+    ref = parse_s3_record(0, s3_event_record("b", key))
     assert isinstance(ref, S3ObjectRef)
     assert ref.key == key
     assert ref.raw_key == encode_key(key)
 
 
-@given(st.lists(st.tuples(BUCKETS, object_keys(), VERSION_IDS), min_size=1, max_size=5))
+@given(st.lists(st.tuples(bucket_names(), object_keys(), VERSION_IDS), min_size=1, max_size=5))
 def test_every_s3_record_is_parsed(specs: list[tuple[str, str, str | None]]) -> None:
-    body = s3_event_body([s3_record(b, k, version_id=v, size=12) for b, k, v in specs])
+    body = s3_notification_body([s3_event_record(b, k, version_id=v, size=12) for b, k, v in specs])
     parsed = parse_body(body)
     assert isinstance(parsed, S3Notification)
     assert [(r.bucket, r.key, r.version_id) for r in parsed.records if isinstance(r, S3ObjectRef)] == specs
     assert all(isinstance(r, S3ObjectRef) and r.size == 12 and r.etag and r.sequencer for r in parsed.records)
 
 
-@given(st.one_of(NON_S3_JSON_BODIES, NON_JSON_BODIES, EMPTY_BODIES))
+@given(st.one_of(non_s3_json_bodies(), non_json_bodies(), blank_bodies(), st.just(""), st.text().filter(_not_json)))
 def test_bodies_that_are_not_s3_events_are_invalid_with_a_reason(body: str) -> None:
     parsed = parse_body(body)
     assert isinstance(parsed, InvalidBody)
@@ -83,13 +95,13 @@ def test_specific_reasons() -> None:
     assert "SNS notification envelope" in parse_body('{"Type": "Notification", "Message": "{}"}').reason  # type: ignore[union-attr]
     assert parse_body(s3_test_event_body("bkt")) == S3TestEvent("bkt")
     # The article's trap: the SQS body is the S3 event as a JSON *string*; double-encoding is caught.
-    double = json.dumps(s3_event_body([s3_record("b", "k.json")]))
+    double = json.dumps(s3_notification_body([s3_event_record("b", "k.json")]))
     assert parse_body(double) == InvalidBody("message body is a JSON string, not an S3 event notification object")
 
 
 def test_bad_entries_inside_an_s3_event_are_per_record_failures() -> None:
-    good = s3_record("b", "a.json")
-    no_key: dict[str, Any] = s3_record("b", "x.json")
+    good = s3_event_record("b", "a.json")
+    no_key: dict[str, Any] = s3_event_record("b", "x.json")
     del no_key["s3"]["object"]["key"]
     parsed = parse_body(json.dumps({"Records": [good, no_key, 5]}))
     assert isinstance(parsed, S3Notification)
@@ -99,7 +111,7 @@ def test_bad_entries_inside_an_s3_event_are_per_record_failures() -> None:
 
 
 def test_keys_with_plus_and_percent() -> None:
-    record = s3_record("b", "x")
+    record = s3_event_record("b", "x")
     record["s3"]["object"]["key"] = "dir/my+file%2Bv2%3D1+%E6%97%A5.json"
     ref = parse_s3_record(0, record)
     assert isinstance(ref, S3ObjectRef)
@@ -109,7 +121,7 @@ def test_keys_with_plus_and_percent() -> None:
 
 
 def test_object_removed_events_are_not_creations() -> None:
-    ref = parse_s3_record(0, s3_record("b", "k.json", event_name="ObjectRemoved:Delete"))
+    ref = parse_s3_record(0, s3_event_record("b", "k.json", event_name="ObjectRemoved:Delete"))
     assert isinstance(ref, S3ObjectRef)
     assert not ref.is_object_created
 
@@ -133,11 +145,11 @@ def test_sqs_event_parsing() -> None:
 # ================================================================= continuation message bodies
 
 
-@given(BUCKETS, object_keys(), VERSION_IDS, st.integers(0, 10**9), st.integers(1, 100), st.text(min_size=1))
+@given(bucket_names(), object_keys(), VERSION_IDS, st.integers(0, 10**9), st.integers(1, 100), st.text(min_size=1))
 def test_a_continuation_body_round_trips(  # noqa: PLR0917 -- one argument per strategy
     bucket: str, key: str, version_id: str | None, resume_after: int, pass_number: int, origin: str
 ) -> None:
-    record = s3_record(bucket, key, version_id=version_id, size=99)
+    record = s3_event_record(bucket, key, version_id=version_id, size=99)
     totals = Totals(resume_after, resume_after // 2, resume_after - resume_after // 2, ("jsonl", "clf"))
     body = continuation_body(
         record,
@@ -156,19 +168,19 @@ def test_a_continuation_body_round_trips(  # noqa: PLR0917 -- one argument per s
 
 
 def test_a_continuation_body_is_never_taken_for_something_else() -> None:
-    body = json.dumps({"s3pipe_continuation": 1, "Records": [s3_record("b", "k.json")], "Event": "s3:TestEvent"})
+    body = json.dumps({"s3pipe_continuation": 1, "Records": [s3_event_record("b", "k.json")], "Event": "s3:TestEvent"})
     parsed = parse_body(body)
     assert isinstance(parsed, InvalidBody)
     assert parsed.reason == "malformed continuation message: 'record' is a JSON null, not an S3 event record"
     assert isinstance(
-        parse_body(json.dumps({"s3pipe_continuation": 1, "record": s3_record("b", "k.json")})), InvalidBody
+        parse_body(json.dumps({"s3pipe_continuation": 1, "record": s3_event_record("b", "k.json")})), InvalidBody
     )
 
 
 def _continuation(**extra: Any) -> str:
     document = json.loads(
         continuation_body(
-            s3_record("b", "k.jsonl"),
+            s3_event_record("b", "k.jsonl"),
             resume_after=30,
             pass_number=2,
             origin_message_id="m",
@@ -190,7 +202,12 @@ def test_carried_rejection_reports_round_trip() -> None:
     ]
     assert "reports" not in json.loads(
         continuation_body(
-            s3_record("b", "k.jsonl"), resume_after=1, pass_number=2, origin_message_id="m", totals=Totals(), etag=None
+            s3_event_record("b", "k.jsonl"),
+            resume_after=1,
+            pass_number=2,
+            origin_message_id="m",
+            totals=Totals(),
+            etag=None,
         )
     )
 

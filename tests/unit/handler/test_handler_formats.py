@@ -20,8 +20,12 @@ from log_ingest.formats import (
     parse_stream,
     spec_for_key,
 )
+from log_ingest.items import KEY_ATTRIBUTES, PROVENANCE_ATTRIBUTES
+from s3pipe.strategies import Payload, json_records, json_text, payloads
 
-from .strategies import PAYLOADS, RECORDS, Payload, dumps
+RECORDS = json_records(exclude_names=(*KEY_ATTRIBUTES, *PROVENANCE_ATTRIBUTES))
+PAYLOADS = payloads(RECORDS)
+
 
 ACCEPTED = (".json", ".jsonl", ".ndjson", ".log", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".log.gz")
 
@@ -53,7 +57,7 @@ def test_good_lines_survive_bad_lines_in_json_lines(records: list[dict[str, obje
         if data.draw(st.booleans()):
             lines.append(data.draw(st.sampled_from(bad_lines)))
             expected_bad.append(len(lines))
-        lines.append(dumps(record))
+        lines.append(json_text(record))
         expected_good.append((len(lines), record))
     entries = parse_bytes(("\n".join(lines) + "\n").encode(), "jsonl")
     assert [(e.line, e.data) for e in entries if isinstance(e, Record)] == expected_good

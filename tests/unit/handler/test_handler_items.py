@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from log_ingest.formats import Record
 from log_ingest.items import (
+    KEY_ATTRIBUTES,
     MAX_ITEM_BYTES,
+    PROVENANCE_ATTRIBUTES,
     RecordRejectedError,
     SourceObject,
     check_number,
@@ -24,9 +26,9 @@ from log_ingest.items import (
     rejection_item,
     to_attribute_value,
 )
+from s3pipe.strategies import json_records, json_values
 
-from .strategies import JSON_VALUES, RECORDS
-
+RECORDS = json_records(exclude_names=(*KEY_ATTRIBUTES, *PROVENANCE_ATTRIBUTES))
 SOURCE = SourceObject("ingest-bucket", "logs/2025/server log.json")
 
 
@@ -83,7 +85,7 @@ def test_rejection_item_schema() -> None:
     assert rejection_item(SOURCE, 1, "r", "e", ordinal=5)["SK"] == {"S": "LINE#0000000001#0000000005"}
 
 
-@given(JSON_VALUES)
+@given(json_values())
 def test_serializer_matches_boto3_type_serializer(value: Any) -> None:
     ours = to_attribute_value(value)
     theirs = TypeSerializer().serialize(value)

@@ -18,26 +18,42 @@ from log_ingest.dlq import sqs_safe
 from log_ingest.formats import DEFAULT_ACCEPTED_SUFFIXES as ACCEPTED
 from log_ingest.formats import FormatError, parse_bytes, spec_for_key
 from log_ingest.handler import handle, lambda_handler
-from log_ingest.items import item_to_plain
-
-from .fakes import DLQ_URL, World, client_error, make_world, read_timeout
-from .strategies import (
-    ANY_BODY,
-    BUCKETS,
-    KEY_PREFIXES,
-    NON_JSON_BODIES,
-    NON_S3_JSON_BODIES,
-    PAYLOADS,
+from log_ingest.items import KEY_ATTRIBUTES, PROVENANCE_ATTRIBUTES, item_to_plain
+from s3pipe.strategies import (
     Payload,
-    dumps,
-    s3_event_body,
-    s3_record,
+    bucket_names,
+    json_records,
+    json_text,
+    malformed_bodies,
+    non_json_bodies,
+    non_s3_json_bodies,
+    object_keys,
+    payloads,
+    s3_event_record,
+    s3_notification_bodies,
+    s3_notification_body,
     s3_test_event_body,
     sqs_event,
     sqs_record,
 )
 
+from .fakes import DLQ_URL, World, client_error, make_world, read_timeout
+
 logs.configure("INFO")
+
+# Records free of the attribute names the handler adds to every item.
+PAYLOADS = payloads(json_records(exclude_names=(*KEY_ATTRIBUTES, *PROVENANCE_ATTRIBUTES)))
+# Beyond what SQS delivers: any text at all (control characters, the empty string) must not break the handler.
+ANY_BODY = st.one_of(s3_notification_bodies(test_events=True), malformed_bodies(), st.text())
+
+
+def not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
 
 ARTICLE_SERVER_LOG = b"""{
   "PK": "USER#12345",
@@ -55,7 +71,9 @@ def one_object_event(
 ) -> dict[str, Any]:
     if data is not None:
         world.s3.put(bucket, key, data)
-    return sqs_event([sqs_record(s3_event_body([s3_record(bucket, key, size=len(data or b""))]), message_id)])
+    return sqs_event(
+        [sqs_record(s3_notification_body([s3_event_record(bucket, key, size=len(data or b""))]), message_id)]
+    )
 
 
 def failures(response: dict[str, Any]) -> list[str]:
@@ -120,15 +138,15 @@ def planned_batches(draw: st.DrawFn) -> list[PlannedMessage]:
                 suffix = payload.suffix if payload else draw(st.sampled_from([".json", ".jsonl", ".log.gz"]))
                 if behaviour == "ignored":
                     suffix = ".csv"
-                key = f"{draw(KEY_PREFIXES)}obj {counter}+%={suffix}"
-                objects.append(PlannedObject(draw(BUCKETS), key, behaviour, payload))
-            body = s3_event_body([s3_record(o.bucket, o.key) for o in objects])
+                key = draw(object_keys(suffixes=f" obj {counter}+%={suffix}"))
+                objects.append(PlannedObject(draw(bucket_names()), key, behaviour, payload))
+            body = s3_notification_body([s3_event_record(o.bucket, o.key) for o in objects])
         elif kind == "test":
             body = s3_test_event_body()
         elif kind == "non_s3":
-            body = draw(NON_S3_JSON_BODIES)
+            body = draw(non_s3_json_bodies())
         elif kind == "non_json":
-            body = draw(NON_JSON_BODIES)
+            body = draw(st.one_of(non_json_bodies(), st.text(min_size=1, max_size=40).filter(not_json)))
         else:
             body = ""
         messages.append(PlannedMessage(f"msg-{m}", kind, body, objects))
@@ -301,7 +319,7 @@ def test_same_object_twice_writes_identical_keys(payload: Payload) -> None:
 )
 def test_file_with_some_bad_lines_writes_good_lines_and_rejection_items(values: list[int | None]) -> None:
     world = make_world()
-    lines = [dumps({"n": v}) if v is not None else "{broken" for v in values]
+    lines = [json_text({"n": v}) if v is not None else "{broken" for v in values]
     event = one_object_event(world, "b", "mixed.jsonl", ("\n".join(lines) + "\n").encode())
     assert failures(handle(event, world.context(), world.deps)) == []
     good = [(i + 1, v) for i, v in enumerate(values) if v is not None]
@@ -339,7 +357,7 @@ def test_article_server_log_is_stored_exactly_as_printed() -> None:
 def test_version_id_is_passed_to_get_object() -> None:
     world = make_world()
     world.s3.put("b", "k.jsonl", b'{"a": 1}\n')
-    event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.jsonl", version_id="v123")]), "m")])
+    event = sqs_event([sqs_record(s3_notification_body([s3_event_record("b", "k.jsonl", version_id="v123")]), "m")])
     handle(event, world.context(), world.deps)
     assert world.s3.calls == [{"Bucket": "b", "Key": "k.jsonl", "VersionId": "v123"}]
 
@@ -348,7 +366,7 @@ def test_every_s3_record_of_a_message_is_processed() -> None:
     world = make_world()
     for n in range(3):
         world.s3.put("b", f"f{n}.jsonl", b'{"n": %d}\n' % n)
-    event = sqs_event([sqs_record(s3_event_body([s3_record("b", f"f{n}.jsonl") for n in range(3)]), "m")])
+    event = sqs_event([sqs_record(s3_notification_body([s3_event_record("b", f"f{n}.jsonl") for n in range(3)]), "m")])
     assert failures(handle(event, world.context(), world.deps)) == []
     assert sorted(i["n"]["N"] for i in world.dynamodb.items.values()) == ["0", "1", "2"]
 
@@ -562,7 +580,9 @@ def test_messages_not_started_for_lack_of_time_are_reported() -> None:
     world = make_world()
     for n in range(3):
         world.s3.put("b", f"f{n}.jsonl", b'{"a": 1}\n')
-    event = sqs_event([sqs_record(s3_event_body([s3_record("b", f"f{n}.jsonl")]), f"m{n}") for n in range(3)])
+    event = sqs_event(
+        [sqs_record(s3_notification_body([s3_event_record("b", f"f{n}.jsonl")]), f"m{n}") for n in range(3)]
+    )
     context = world.context(budget_ms=60_000)
     original = world.dynamodb.batch_write_item
 
@@ -585,7 +605,9 @@ def test_dlq_send_failure_reports_the_message_for_retry() -> None:
 def test_permanent_failure_beside_a_transient_one_is_deferred() -> None:
     world = make_world()
     world.s3.errors[("b", "slow.json")] = client_error("SlowDown", "GetObject", status=503)
-    body = s3_event_body([s3_record("b", "gone.json"), s3_record("b", "slow.json"), s3_record("b", "never.json")])
+    body = s3_notification_body(
+        [s3_event_record("b", "gone.json"), s3_event_record("b", "slow.json"), s3_event_record("b", "never.json")]
+    )
     event = sqs_event([sqs_record(body, "m")])
     assert failures(handle(event, world.context(), world.deps)) == ["m"]
     assert world.sqs.sent == []
@@ -595,8 +617,8 @@ def test_permanent_failure_beside_a_transient_one_is_deferred() -> None:
 def test_reduced_dlq_body_for_one_failed_record_of_several() -> None:
     world = make_world()
     world.s3.put("b", "ok.jsonl", b'{"a": 1}\n')
-    records = [s3_record("b", "ok.jsonl"), s3_record("b", "dir/gone file.json", version_id="v9")]
-    event = sqs_event([sqs_record(s3_event_body(records), "m")])
+    records = [s3_event_record("b", "ok.jsonl"), s3_event_record("b", "dir/gone file.json", version_id="v9")]
+    event = sqs_event([sqs_record(s3_notification_body(records), "m")])
     assert failures(handle(event, world.context(), world.deps)) == []
     (sent,) = world.sqs.sent
     assert json.loads(sent.body) == {"Records": [records[1]]}
@@ -606,7 +628,9 @@ def test_reduced_dlq_body_for_one_failed_record_of_several() -> None:
 
 def test_ignored_objects_and_test_events() -> None:
     world = make_world()
-    body = s3_event_body([s3_record("b", "notes.csv"), s3_record("b", "x.json", event_name="ObjectRemoved:Delete")])
+    body = s3_notification_body(
+        [s3_event_record("b", "notes.csv"), s3_event_record("b", "x.json", event_name="ObjectRemoved:Delete")]
+    )
     event = sqs_event([sqs_record(body, "m1"), sqs_record(s3_test_event_body(), "m2")])
     assert handle(event, world.context(), world.deps) == {"batchItemFailures": []}
     assert world.s3.calls == []
@@ -626,8 +650,8 @@ def test_bug_in_one_message_fails_only_that_message(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(handler_module, "process_object", buggy)
     event = sqs_event(
         [
-            sqs_record(s3_event_body([s3_record("b", "bug.jsonl")]), "m-bug"),
-            sqs_record(s3_event_body([s3_record("b", "ok.jsonl")]), "m-ok"),
+            sqs_record(s3_notification_body([s3_event_record("b", "bug.jsonl")]), "m-bug"),
+            sqs_record(s3_notification_body([s3_event_record("b", "ok.jsonl")]), "m-ok"),
         ]
     )
     assert failures(handle(event, world.context(), world.deps)) == ["m-bug"]
@@ -680,7 +704,9 @@ def test_log_lines_are_json_with_object_context(capsys: pytest.CaptureFixture[st
     world.s3.put("b", "ok.jsonl", b'{"a": 1}\nbad\n')
     event = sqs_event(
         [
-            sqs_record(s3_event_body([s3_record("b", "ok.jsonl"), s3_record("b", "gone.jsonl")]), "m1"),
+            sqs_record(
+                s3_notification_body([s3_event_record("b", "ok.jsonl"), s3_event_record("b", "gone.jsonl")]), "m1"
+            ),
             sqs_record("not json", "m2"),
         ]
     )

@@ -10,9 +10,9 @@ import pytest
 
 from log_ingest.handler import handle
 from log_ingest.items import item_to_plain
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import World, make_world
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 
@@ -21,7 +21,7 @@ def run(name: str, data: bytes | None = None) -> tuple[World, str]:
     world = make_world()
     key = f"samples/{name}"
     world.s3.put("demo-bucket", key, data if data is not None else (SAMPLES / name).read_bytes())
-    event = sqs_event([sqs_record(s3_event_body([s3_record("demo-bucket", key)]), "m-1")])
+    event = sqs_event([sqs_record(s3_notification_body([s3_event_record("demo-bucket", key)]), "m-1")])
     assert handle(event, world.context(), world.deps) == {"batchItemFailures": []}
     return world, key
 

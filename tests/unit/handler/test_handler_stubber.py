@@ -21,9 +21,9 @@ from log_ingest.config import Dependencies, Settings
 from log_ingest.continuation import continuation_body
 from log_ingest.events import Totals
 from log_ingest.handler import handle
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import DLQ_URL, QUEUE_URL, FakeClock, FakeContext
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 
 
 def _client(service: str) -> Any:
@@ -50,7 +50,7 @@ def stubbed() -> Iterator[tuple[Dependencies, Stubber, Stubber, Stubber]]:
         sqs_stub.assert_no_pending_responses()
 
 
-SEQ = "0055AED6DCD90281E5".rjust(40, "0")  # strategies.s3_record's sequencer, padded (versions.py)
+SEQ = "0055AED6DCD90281E5".rjust(40, "0")  # s3_event_record's default sequencer, padded (versions.py)
 
 
 def _claim(ddb_stub: Stubber, bucket: str, key: str, version_id: str = "", old: dict[str, Any] | None = None) -> None:
@@ -161,7 +161,7 @@ def test_wire_shapes_of_a_full_invocation(stubbed: tuple[Dependencies, Stubber, 
     )
     event = sqs_event(
         [
-            sqs_record(s3_event_body([s3_record("bkt", key, version_id="v1")]), "m-1"),
+            sqs_record(s3_notification_body([s3_event_record("bkt", key, version_id="v1")]), "m-1"),
             sqs_record("garbage", "m-2"),
         ]
     )
@@ -180,14 +180,14 @@ def test_validation_exception_falls_back_to_put_item(
     ddb_stub.add_client_error("put_item", "ValidationException", "Item size has exceeded the maximum")
     ddb_stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": ANY})
     _complete(ddb_stub, "b", "k.jsonl", 2)
-    event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.jsonl")]), "m")])
+    event = sqs_event([sqs_record(s3_notification_body([s3_event_record("b", "k.jsonl")]), "m")])
     assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": []}  # type: ignore[arg-type]
 
 
 def test_dlq_message_for_an_object(stubbed: tuple[Dependencies, Stubber, Stubber, Stubber]) -> None:
     deps, s3_stub, _, sqs_stub = stubbed
     s3_stub.add_client_error("get_object", "NoSuchKey", "The specified key does not exist.", 404)
-    body = s3_event_body([s3_record("b", "gone file.json")])
+    body = s3_notification_body([s3_event_record("b", "gone file.json")])
     sqs_stub.add_response(
         "send_message",
         {"MessageId": "dlq-1"},
@@ -216,7 +216,7 @@ def test_throttled_get_object_is_retried_by_sqs(
 ) -> None:
     deps, s3_stub, _, _ = stubbed
     s3_stub.add_client_error("get_object", "SlowDown", "Please reduce your request rate.", 503)
-    event = sqs_event([sqs_record(s3_event_body([s3_record("b", "k.json")]), "m")])
+    event = sqs_event([sqs_record(s3_notification_body([s3_event_record("b", "k.json")]), "m")])
     assert handle(event, FakeContext(deps.clock), deps) == {"batchItemFailures": [{"itemIdentifier": "m"}]}  # type: ignore[arg-type]
 
 
@@ -232,7 +232,7 @@ def test_continuation_requests(stubbed: tuple[Dependencies, Stubber, Stubber, St
 
     deps.dynamodb.meta.events.register("after-call.dynamodb.BatchWriteItem", four_seconds)
     data = b"".join(b'{"n": %d}\n' % n for n in range(60))
-    record = s3_record("bkt", "big file.jsonl")
+    record = s3_event_record("bkt", "big file.jsonl")
     # pass 1: 2 batches fit in the 8 s budget (10 s minus the 2 s margin), the third does not
     s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl"})
     _claim(ddb_stub, "bkt", "big file.jsonl")
@@ -252,7 +252,7 @@ def test_continuation_requests(stubbed: tuple[Dependencies, Stubber, Stubber, St
         etag='"e1"',
     )
     sqs_stub.add_response("send_message", {"MessageId": "c-1"}, {"QueueUrl": QUEUE_URL, "MessageBody": body})
-    event = sqs_event([sqs_record(s3_event_body([record]), "m")])
+    event = sqs_event([sqs_record(s3_notification_body([record]), "m")])
     assert handle(event, FakeContext(clock, 10_000), deps) == {"batchItemFailures": []}
     # pass 2: same object (If-Match), entries 51..60, no second GetQueueUrl (cached)
     s3_stub.add_response("get_object", _body(data), {"Bucket": "bkt", "Key": "big file.jsonl", "IfMatch": '"e1"'})

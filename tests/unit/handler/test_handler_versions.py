@@ -13,9 +13,9 @@ from log_ingest import logs
 from log_ingest.handler import handle
 from log_ingest.items import item_to_plain
 from log_ingest.versions import padded_sequencer
+from s3pipe.strategies import s3_event_record, s3_notification_body, sqs_event, sqs_record
 
 from .fakes import World, make_world
-from .strategies import s3_event_body, s3_record, sqs_event, sqs_record
 from .test_handler_continuation import captured, named, pump, slow_writes
 
 logs.configure("INFO")
@@ -23,9 +23,9 @@ HEAD = ("HEAD#s3://b/f.jsonl", "HEAD")
 
 
 def event_for(sequencer: str, message_id: str, key: str = "f.jsonl", size: int = 0) -> dict[str, Any]:
-    record = s3_record("b", key, size=size)
+    record = s3_event_record("b", key, size=size)
     record["s3"]["object"]["sequencer"] = sequencer
-    return sqs_record(s3_event_body([record]), message_id)
+    return sqs_record(s3_notification_body([record]), message_id)
 
 
 def lines(*values: int | str) -> bytes:
@@ -183,9 +183,9 @@ def test_a_replacement_with_another_layout_leaves_exactly_the_new_records(first:
 def removal(
     sequencer: str, event_name: str = "ObjectRemoved:DeleteMarkerCreated", version_id: str | None = None
 ) -> Any:
-    record = s3_record("b", "f.jsonl", event_name=event_name, version_id=version_id)
+    record = s3_event_record("b", "f.jsonl", event_name=event_name, version_id=version_id)
     record["s3"]["object"]["sequencer"] = sequencer
-    return sqs_record(s3_event_body([record]), f"rm-{sequencer}")
+    return sqs_record(s3_notification_body([record]), f"rm-{sequencer}")
 
 
 def remove(world: World, sequencer: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -234,9 +234,9 @@ def test_a_removal_older_than_the_stored_version_changes_nothing() -> None:
 def test_a_permanent_delete_of_a_noncurrent_version_keeps_the_current_one() -> None:
     world = make_world(on_object_removed="delete")
     world.s3.put("b", "f.jsonl", lines("v2"))
-    record = s3_record("b", "f.jsonl", version_id="v2")
+    record = s3_event_record("b", "f.jsonl", version_id="v2")
     record["s3"]["object"]["sequencer"] = "02"
-    assert pump(world, [sqs_record(s3_event_body([record]), "m")]) == [[]]
+    assert pump(world, [sqs_record(s3_notification_body([record]), "m")]) == [[]]
     events = remove(world, "03", event_name="ObjectRemoved:Delete", version_id="v1")
     (ignored,) = named(events, "object_ignored")
     assert ignored["reason"] == "version v1 was removed; the table holds another one"

@@ -33,10 +33,10 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         _ = s3pipe.Nope  # type: ignore[attr-defined]
 
 
-def test_importing_the_package_loads_no_submodule_and_no_sdk() -> None:
+def test_importing_the_package_loads_no_submodule_no_sdk_and_no_hypothesis() -> None:
     code = (
         "import sys, s3pipe\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith(('s3pipe.', 'boto3', 'botocore')))\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('s3pipe.', 'boto3', 'botocore', 'hypothesis')))\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
