@@ -206,21 +206,31 @@ class Bench:
             session.deployer.workspace(name).remove()
         self.record("cold_session_s", values, digits=1)
 
-    def restored_session_s(self) -> None:
-        config = self.config.with_overrides(reuse=False, snapshots=True)
+    def _restored_sessions(self, figure: str, session_for: Callable[[int], StackSession | ModuleSession]) -> None:
+        """Open and close ``runs + 1`` fresh sessions; record the time to ready of all but the first, which
+        stores the snapshot (and verifies it) when the cache has none."""
         values = []
         for run in range(self.runs + 1):
-            name = f"bench-restored-{run}"
-            session = StackSession(config, silent(), name, guard=check_deployment)
-            session.deployer.workspace(name).remove()
+            session = session_for(run)
             started = time.monotonic()
             session.open()
             elapsed = time.monotonic() - started
             session.close(keep=False)
-            session.deployer.workspace(name).remove()
-            if run:  # the first one stores the snapshot when the cache has none
+            session.deployer.workspace(session.stack_name).remove()
+            if run:
                 values.append(elapsed)
-        self.record("restored_session_s", values)
+        self.record(figure, values)
+
+    def _fresh_stack_session(self, config: HarnessConfig, name: str) -> StackSession:
+        session = StackSession(config, silent(), name, guard=check_deployment)
+        session.deployer.workspace(name).remove()
+        return session
+
+    def restored_session_s(self) -> None:
+        config = self.config.with_overrides(reuse=False, snapshots=True)
+        self._restored_sessions(
+            "restored_session_s", lambda run: self._fresh_stack_session(config, f"bench-restored-{run}")
+        )
 
     def own_restored_session_s(self) -> None:
         """A pipeline of your own restored from its snapshot: the plan checked once per snapshot, the event-path
@@ -232,19 +242,9 @@ class Bench:
         config = project_config(project).with_overrides(
             reuse=False, snapshots=True, state_dir=self.config.path(self.config.state_dir) / "bench-own"
         )
-        values = []
-        for run in range(self.runs + 1):
-            name = f"bench-own-{run}"
-            session = StackSession(config, silent(), name, guard=check_deployment)
-            session.deployer.workspace(name).remove()
-            started = time.monotonic()
-            session.open()
-            elapsed = time.monotonic() - started
-            session.close(keep=False)
-            session.deployer.workspace(name).remove()
-            if run:  # the first one stores the snapshot (and plans it) when the cache has none
-                values.append(elapsed)
-        self.record("own_restored_session_s", values)
+        self._restored_sessions(
+            "own_restored_session_s", lambda run: self._fresh_stack_session(config, f"bench-own-{run}")
+        )
 
     def module_restored_session_s(self) -> None:
         """Any module (a table and a bucket) restored from its snapshot, its plan checked once per snapshot."""
@@ -253,18 +253,13 @@ class Bench:
             self.figures["module_restored_session_s"] = None
             return
         config = self.config.with_overrides(reuse=False, snapshots=True)
-        values = []
-        for run in range(self.runs + 1):
-            session = ModuleSession(
-                config, silent(), f"bench-module-{run}", module, {"table_name": "BenchOrders"}, guard=check_deployment
-            )
-            started = time.monotonic()
-            session.open()
-            elapsed = time.monotonic() - started
-            session.close()
-            if run:
-                values.append(elapsed)
-        self.record("module_restored_session_s", values)
+        variables = {"table_name": "BenchOrders"}
+        self._restored_sessions(
+            "module_restored_session_s",
+            lambda run: ModuleSession(
+                config, silent(), f"bench-module-{run}", module, variables, guard=check_deployment
+            ),
+        )
 
     def warm_sessions(self, name: str) -> None:
         values = []
