@@ -116,3 +116,14 @@ def _healthy() -> object:
     from s3pipe.backends.base import Health
 
     return Health(True, "ok")
+
+
+def test_for_module_marks_the_region_given_only_when_chosen(tmp_path: Path) -> None:
+    """On AWS an unconfigured region is the profile's (backends/aws.py): the module's own literal one comes first."""
+    from s3pipe.region import for_module
+
+    config = HarnessConfig.resolve(tmp_path, environ={})
+    eu, _ = for_module(config, module(tmp_path / "eu", EU))
+    assert (eu.region, "region" in eu.given) == ("eu-west-1", True)
+    default, _ = for_module(config, module(tmp_path / "none", 'provider "aws" {}\n'))
+    assert (default.region, "region" in default.given) == ("ap-northeast-1", False)
