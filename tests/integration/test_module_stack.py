@@ -83,8 +83,11 @@ def test_a_second_stack_of_the_same_module_restores_the_first_ones_snapshot(
 
         assert any("none usable for key" in line for line in first_lines)
         assert not any(line.split()[1:2] == ["apply"] for line in second_lines), second_lines
+        [verified] = [line for line in first_lines if line.split()[1:2] == ["restore"]]
+        assert verified.endswith(", plan clean")  # the snapshot's first restore, in the session that stored it
         [restore] = [line for line in second_lines if line.split()[1:2] == ["restore"]]
-        assert "plan clean" in restore
+        assert restore.endswith(", its plan was clean when first restored")
+        assert not any(line.split()[1:2] == ["plan"] for line in second_lines), second_lines
         assert second.outputs == first.outputs == {"table": "Invoices", "bucket": "invoices-files"}
         assert second.endpoint.url != first.endpoint.url
         dynamodb = second.client("dynamodb")
