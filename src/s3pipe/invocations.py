@@ -249,6 +249,7 @@ class FunctionWatch:
 
     def raise_if_broken(self) -> None:
         """Stop the wait when every invocation since it began failed with the same init error."""
+        __tracebackhide__ = True  # pytest shows the test's line, not the harness's
         invocations = self.update()
         if not invocations or any(inv.signature != invocations[0].signature for inv in invocations):
             return

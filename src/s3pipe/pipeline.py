@@ -96,6 +96,7 @@ def poll_until(
 
     ``guard`` runs between polls and may end the wait early by raising (a function that cannot start).
     """
+    __tracebackhide__ = True  # pytest shows the test's line, not the harness's
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -123,6 +124,7 @@ def eventually(
     deadline passes, fails with the last assertion's message (and ``report()``, when given). ``guard``
     runs between attempts and may end the wait early by raising.
     """
+    __tracebackhide__ = True  # pytest shows the test's line, not the harness's
     deadline = time.monotonic() + timeout
     attempts = 0
     while True:
@@ -185,6 +187,7 @@ class Pipeline:
     def eventually(self, check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, what: str = "the condition") -> T:
         """Retry ``check`` until its assertions hold (any handler); see :func:`eventually`. A failure adds what
         the function did meanwhile; a function that cannot start ends the wait at once."""
+        __tracebackhide__ = True  # pytest shows the test's line, not the harness's
         watch = self.observer.watch()
         return eventually(check, timeout=timeout, what=what, guard=watch.raise_if_broken, report=watch.report)
 
@@ -192,6 +195,7 @@ class Pipeline:
         self, check: Callable[[], T | None], *, timeout: float, describe: Callable[[], str], what: str
     ) -> T:
         """:func:`poll_until` watching the function: the failure says what it did, a broken one ends the wait."""
+        __tracebackhide__ = True  # pytest shows the test's line, not the harness's
         watch = self.observer.watch()
         return poll_until(
             check,
