@@ -78,6 +78,10 @@ class InvocationReader(Protocol):
 
     def read(self) -> list[Invocation]: ...
 
+    def flush(self) -> list[Invocation]:
+        """What :meth:`read` holds back while more may follow (a traceback still being written); for a report."""
+        ...
+
 
 # ---------------------------------------------------------------------------- MiniStack's log
 
@@ -179,6 +183,10 @@ class LogGroupInvocations:
                 new.append(invocation)
         return new
 
+    def flush(self) -> list[Invocation]:
+        """Nothing held back: a request counts once its REPORT line is there."""
+        return []
+
 
 def parse_log_group(lines: Sequence[LogLine]) -> list[tuple[str, Invocation]]:
     """(request id, invocation) for every request whose REPORT line is in ``lines`` (stream by stream)."""
@@ -243,7 +251,7 @@ class FunctionWatch:
         if force or now - self._last_read >= self.min_interval:
             self._last_read = now
             self.invocations += self.reader.read()
-            if force and isinstance(self.reader, EmulatorLogInvocations):
+            if force:
                 self.invocations += self.reader.flush()
         return self.invocations
 

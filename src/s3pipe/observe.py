@@ -21,6 +21,7 @@ from s3pipe.aws.pacing import THROTTLING_CODES
 from s3pipe.invocations import EmulatorLogInvocations, FunctionWatch, InvocationReader, LogGroupInvocations
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
@@ -290,6 +291,14 @@ def wait_until_drained(
         depth = queue_depth(client, queue_url)
 
 
+def table_key_names(client: DynamoDBClient, table: str) -> tuple[str, str | None]:
+    """A table's partition and sort key attribute names (DescribeTable)."""
+    schema = {
+        key["KeyType"]: key["AttributeName"] for key in client.describe_table(TableName=table)["Table"]["KeySchema"]
+    }
+    return schema["HASH"], schema.get("RANGE")
+
+
 # ---------------------------------------------------------------------------- a whole stack
 
 
@@ -306,9 +315,7 @@ class StackObserver:
     def table_keys(self) -> tuple[str, str | None]:
         """The table's partition and sort key attribute names (one DescribeTable per session)."""
         if self._table_keys is None:
-            table = self.stack.dynamodb.describe_table(TableName=self.stack.outputs.table_name)["Table"]
-            schema = {key["KeyType"]: key["AttributeName"] for key in table.get("KeySchema", [])}
-            self._table_keys = (schema["HASH"], schema.get("RANGE"))
+            self._table_keys = table_key_names(self.stack.dynamodb, self.stack.outputs.table_name)
         return self._table_keys
 
     def handler_events_seen(self) -> bool:

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3pipe.contract import HEAD_SK, head_pk, source_pk
 from s3pipe.invocations import EmulatorLogInvocations
-from s3pipe.observe import queue_depth
+from s3pipe.observe import queue_depth, table_key_names
 from s3pipe.stack import Stack
 
 CANARY_PREFIX = "_s3pipe/canary/"
@@ -155,8 +155,7 @@ def _why_no_invocation(stack: Stack, key: str, timeout: float) -> str:
 
 def _table_keys(stack: Stack) -> set[tuple[tuple[str, str], ...]]:
     """Every item's key in the table (a restored stack's table is as its first apply left it: small)."""
-    table = stack.dynamodb.describe_table(TableName=stack.outputs.table_name)["Table"]
-    names = [key["AttributeName"] for key in table.get("KeySchema", [])]
+    names = [name for name in table_key_names(stack.dynamodb, stack.outputs.table_name) if name is not None]
     found: set[tuple[tuple[str, str], ...]] = set()
     for page in stack.dynamodb.get_paginator("scan").paginate(
         TableName=stack.outputs.table_name,

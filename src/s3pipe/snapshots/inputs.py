@@ -49,12 +49,9 @@ def emulator_part(config: HarnessConfig) -> str:
     return f"{config.backend} {config.ministack_spec} settings {digest}"
 
 
-def key_parts(
-    config: HarnessConfig, variables: Mapping[str, Any], lambda_sha256: str, gateway_url: str | None
-) -> KeyParts:
+def key_parts(config: HarnessConfig, variables: Mapping[str, Any], lambda_sha256: str) -> KeyParts:
     """The key of a stack applied from ``config``'s module with these variables and this handler zip."""
-    variables = session_independent(variables, gateway_url)
-    return _key_parts(config, config.path(config.infra_dir), lambda_sha256, variables)
+    return _key_parts(config, config.path(config.infra_dir), lambda_sha256, session_independent(variables))
 
 
 def module_key_parts(config: HarnessConfig, module_dir: Path, variables: Mapping[str, Any]) -> KeyParts:
@@ -77,7 +74,7 @@ def default_key_parts(config: HarnessConfig) -> KeyParts:
     """The key of the default stack (pytest's session stack, ``s3pipe demo``/``up``): what CI caches by."""
     variables = StackSettings(name_prefix="-").to_variables(config.region, Path("lambda.zip"))
     data = zip_bytes(source_files(config.path(config.lambda_dir)))
-    return key_parts(config, variables, hashlib.sha256(data).hexdigest(), None)
+    return key_parts(config, variables, hashlib.sha256(data).hexdigest())
 
 
 def installed_ministack_version(python: Path) -> str | None:

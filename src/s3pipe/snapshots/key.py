@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s3pipe.snapshots.rebase import GATEWAY_PORT
-
 #: Bumped when the layout of a stored snapshot changes: older snapshots then no longer match.
 SNAPSHOT_FORMAT = 1
 #: Variables that differ between sessions without changing what is deployed.
@@ -57,23 +55,12 @@ class KeyParts:
         return [name for name in mine if mine[name] != other.get(name)]
 
 
-def session_independent(variables: Mapping[str, Any], gateway_url: str | None) -> dict[str, Any]:
-    """The variables without what changes from one session to the next (prefix, zip path, gateway port)."""
-    kept = {name: value for name, value in variables.items() if name not in _SESSION_VARIABLES}
-    if not gateway_url:
-        return kept
-    placeholder = gateway_url.rsplit(":", 1)[0] + ":" + GATEWAY_PORT
-    return {name: _replace_strings(value, gateway_url, placeholder) for name, value in kept.items()}
+def session_independent(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables without what changes from one session to the next (the name prefix, the zip's path).
 
-
-def _replace_strings(value: Any, old: str, new: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, Mapping):
-        return {k: _replace_strings(v, old, new) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_replace_strings(v, old, new) for v in value]
-    return value
+    The function gateway's port is none of them: the emulator's environment names it, not a variable.
+    """
+    return {name: value for name, value in variables.items() if name not in _SESSION_VARIABLES}
 
 
 def aws_provider_versions(directory: Path) -> list[str]:

@@ -100,7 +100,7 @@ class SessionSnapshots(SnapshotFlow[Opened]):
     def key_parts(self, artifact: LambdaArtifact) -> KeyParts:
         settings = self.settings_for("-")
         variables = settings.to_variables(self.config.region, self.workspace.artifacts / "lambda.zip")
-        return key_parts(self.config, variables, artifact.sha256, None)
+        return key_parts(self.config, variables, artifact.sha256)
 
     def open(self, cold: ColdStart) -> Opened:
         """Restore the snapshot of this key, or apply (``cold``) and store one; fall back to ``cold`` with a line."""

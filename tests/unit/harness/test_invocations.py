@@ -170,6 +170,9 @@ class Scripted:
         self.reads += 1
         return self.batches.pop(0) if self.batches else []
 
+    def flush(self) -> list[Invocation]:
+        return []
+
 
 INIT = Invocation(1.0, Outcome.INIT_ERROR, "Worker init failed: 'TABLE_NAMES'")
 RAISED = Invocation(
