@@ -50,7 +50,7 @@ from s3pipe.gateway.client import GatewayClient
 from s3pipe.guard import check_deployment
 from s3pipe.iam.audit import AuditResult, audit_session, failed, journal_mark, summary_lines
 from s3pipe.iam.report import ExpectedDenial
-from s3pipe.ini import section_for, strip_inline_comment
+from s3pipe.ini import IniFile, section_for, strip_inline_comment
 from s3pipe.module_stack import ModuleSession, ModuleStack
 from s3pipe.observe import StackObserver
 from s3pipe.pipeline import Pipeline
@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
     inipath = Path(str(config.inipath)) if config.inipath else None
+    ini = IniFile(inipath, section_for(inipath)) if inipath else None
 
     def lookup(option: Option) -> tuple[str, str] | None:
         value = config.getoption(option.ini, default=None)
@@ -122,8 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ini_value = config.getini(option.ini)
         if ini_value in (None, "", []):
             return None
-        where = f"{inipath} [{section_for(inipath)}] {option.ini}" if inipath else f"ini {option.ini}"
-        return strip_inline_comment(str(ini_value)), where
+        return strip_inline_comment(str(ini_value)), ini.where(option.ini) if ini else f"ini {option.ini}"
 
     try:
         harness = HarnessConfig.resolve(Path(str(config.rootpath)), lookup, settings_file=inipath)
