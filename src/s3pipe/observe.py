@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 #: How far back each poll re-reads, to catch events delivered after later ones (de-duplicated by identity).
 LATE_EVENT_LOOKBACK_MS = 60_000
-#: A wait reads the function's invocations from a remote log group at most this often.
+#: A wait reads the function's invocations from a log group at most this often (an emulator without a log
+#: file of its own is spared reads at the wait's 0.1 s pace; on AWS the stack's log reads are paced anyway).
 REMOTE_LOG_INTERVAL = 1.0
 
 
@@ -63,16 +64,23 @@ def _parse_json_line(message: str) -> Mapping[str, Any] | None:
 class FunctionLogs:
     """Incremental reader of the function's CloudWatch log group."""
 
-    def __init__(self, client: CloudWatchLogsClient, group: str) -> None:
+    def __init__(self, client: CloudWatchLogsClient, group: str, min_interval: float = 0.0) -> None:
         self.client = client
         self.group = group
+        #: A poll sooner than this after the previous one reads nothing (every reader of the log shares one read).
+        self.min_interval = min_interval
         self._lines: list[LogLine] = []
         self._seen: set[tuple[str, int, str]] = set()
         self._cursor = 0
+        self._polled: float | None = None
         #: Polls cut short by CloudWatch Logs' quota (the client paces itself and slows down).
         self.throttled = 0
 
     def poll(self) -> list[LogLine]:
+        now = time.monotonic()
+        if self._polled is not None and now - self._polled < self.min_interval:
+            return []
+        self._polled = now
         new: list[LogLine] = []
         # Start a little before the newest event seen: concurrent invocations deliver their lines late
         # (an emulator flushes a worker's log when the invocation ends), with earlier timestamps.
@@ -307,7 +315,7 @@ class StackObserver:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name)
+        self.logs = FunctionLogs(stack.logs, stack.outputs.log_group_name, stack.log_read_interval)
         self.dlq = DlqJournal(stack.sqs, stack.outputs.dlq_url)
         self._table_keys: tuple[str, str | None] | None = None
         self._handler_events = False

@@ -162,10 +162,16 @@ class Stack:
 
     @cached_property
     def logs(self) -> CloudWatchLogsClient:
-        """The logs client; every reader of it is paced together when the backend has a quota to respect."""
-        client: CloudWatchLogsClient = self.client("logs")
-        if self.log_read_interval > 0:
-            pace_reads(client, self.log_read_interval)
+        """The logs client; every reader of it is paced together when the backend has a quota to respect.
+
+        A paced client makes one attempt per read: the pacer is its backoff (botocore's own retry sleeps would
+        come on top of it), and a throttled read is retried by the next poll (:class:`~s3pipe.observe.FunctionLogs`).
+        """
+        if self.log_read_interval <= 0:
+            plain: CloudWatchLogsClient = self.client("logs")
+            return plain
+        client: CloudWatchLogsClient = self.client("logs", retries={"mode": "standard", "total_max_attempts": 1})
+        pace_reads(client, self.log_read_interval)
         return client
 
     def has(self, capability: Capability) -> bool:

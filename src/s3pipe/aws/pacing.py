@@ -41,7 +41,6 @@ class Pacer:
         self.max_interval = max_interval
         self.clock = clock
         self.sleep = sleep
-        self.throttled_count = 0
         self._last: float | None = None
         self._lock = threading.Lock()
 
@@ -60,8 +59,7 @@ class Pacer:
     def answered(self, *, throttled: bool) -> None:
         with self._lock:
             if throttled:
-                self.throttled_count += 1
-                self.current = min(self.max_interval, max(self.current, self.interval) * 2)
+                self.current = min(self.max_interval, self.current * 2)
             else:
                 self.current = max(self.interval, self.current / 2)
 

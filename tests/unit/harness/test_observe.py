@@ -404,3 +404,17 @@ def test_a_delayed_message_is_not_drained() -> None:
     assert not drained
     assert depth == QueueDepth(0, 0, 1)
     assert client.calls >= 2
+
+
+def test_readers_sharing_one_log_read_it_once_per_interval(logs_client: tuple[Any, Stubber]) -> None:
+    """A wait's check and its watch both poll the session's log: within the interval the second poll sends nothing
+    (the Stubber refuses any request it was not given)."""
+    client, stubber = logs_client
+    stubber.add_response(
+        "filter_log_events", {"events": [event("s1", 5, "a")]}, {"logGroupName": GROUP, "startTime": 0}
+    )
+    logs = FunctionLogs(client, GROUP, min_interval=60)
+
+    assert [line.message for line in logs.poll()] == ["a"]
+    assert logs.poll() == []
+    stubber.assert_no_pending_responses()
