@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3pipe.errors import HarnessError
+from s3pipe.gateway.classify import partition_of
 
 #: service name -> a boto3 client for it (the stack's session, region and endpoint).
 ClientFactory = Callable[[str], Any]
@@ -85,14 +86,6 @@ def planned_creations(plan: Mapping[str, Any]) -> list[PlannedName]:
         if isinstance(name, str) and name:
             found.append(PlannedName(str(change.get("address")), str(change["type"]), name))
     return found
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def _lookup(planned: PlannedName, clients: ClientFactory, account: str | None, region: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,19 @@ class DestroyFailed(HarnessError):
         )
 
 
-def tagged_arns(tagging: Any, run_id: str, stack_name: str | None = None) -> list[str]:
-    """ARNs the Resource Groups Tagging API lists with this run's tag (and stack's, when given)."""
+def tagged_resources(tagging: Any, run_id: str, stack_name: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """(ARN, tags) of what the Resource Groups Tagging API lists with this run's tag (and stack's, when given)."""
     filters = [{"Key": TAG_RUN, "Values": [run_id]}]
     if stack_name is not None:
         filters.append({"Key": TAG_STACK, "Values": [stack_name]})
-    arns: list[str] = []
     for page in tagging.get_paginator("get_resources").paginate(TagFilters=filters):
-        arns += [str(item["ResourceARN"]) for item in page.get("ResourceTagMappingList", [])]
-    return sorted(arns)
+        for item in page.get("ResourceTagMappingList", []):
+            yield str(item["ResourceARN"]), {str(tag["Key"]): str(tag["Value"]) for tag in item.get("Tags", [])}
+
+
+def tagged_arns(tagging: Any, run_id: str, stack_name: str | None = None) -> list[str]:
+    """ARNs the Resource Groups Tagging API lists with this run's tag (and stack's, when given)."""
+    return sorted(arn for arn, _tags in tagged_resources(tagging, run_id, stack_name))
 
 
 def destroy_failed(

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3pipe.aws.leftovers import tagged_resources
 from s3pipe.aws.run import TAG_RUN
 
 #: service name -> a boto3 client for it in the sweep's region.
@@ -117,11 +118,8 @@ class Sweeper:
         return [*self._tagging_api(), *self._iam_roles()]
 
     def _tagging_api(self) -> Iterator[Candidate]:
-        pages = self.clients("resourcegroupstaggingapi").get_paginator("get_resources")
-        for page in pages.paginate(TagFilters=[{"Key": TAG_RUN, "Values": [self.run_id]}]):
-            for item in page.get("ResourceTagMappingList", []):
-                tags = {str(tag["Key"]): str(tag["Value"]) for tag in item.get("Tags", [])}
-                yield Candidate(str(item["ResourceARN"]), tags)
+        for arn, tags in tagged_resources(self.clients("resourcegroupstaggingapi"), self.run_id):
+            yield Candidate(arn, tags)
 
     def _iam_roles(self) -> Iterator[Candidate]:
         iam = self.clients("iam")
