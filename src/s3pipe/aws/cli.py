@@ -6,15 +6,12 @@ import argparse
 import os
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from s3pipe.aws.run import TAG_RUN, valid_run_id
 from s3pipe.aws.sweep import Sweeper
+from s3pipe.backends.aws import SessionFactory, confirm_account, default_session, region_of
+from s3pipe.backends.base import Credentials, Endpoint
 from s3pipe.errors import HarnessError
-
-#: Builds the boto3 Session for a region (None: the profile's); tests pass a stubbed one.
-SessionFactory = Any
+from s3pipe.stack import make_client
 
 
 def add_parser(commands: Any) -> None:
@@ -36,39 +33,28 @@ def add_parser(commands: Any) -> None:
     sweep.set_defaults(handler=cmd_sweep)
 
 
-def _refused(summary: str, tried: str, seen: str, fix: str) -> HarnessError:
-    return HarnessError(summary, tried=tried, seen=seen, fix=fix)
-
-
-def cmd_sweep(args: argparse.Namespace, session_factory: SessionFactory = None) -> int:
+def cmd_sweep(args: argparse.Namespace, session_factory: SessionFactory = default_session) -> int:
     if not valid_run_id(args.run):
-        raise _refused(
-            "Not a run id", "read --run", repr(args.run), "pass the id the run printed (e.g. --run r0a1b2c3d4e)"
+        raise HarnessError(
+            "Not a run id",
+            tried="read --run",
+            seen=repr(args.run),
+            fix="pass the id the run printed (e.g. --run r0a1b2c3d4e)",
         )
-    session: Any = (session_factory or (lambda region: boto3.Session(region_name=region)))(args.region)
-    region = args.region or session.region_name
-    if not region:
-        raise _refused("No region to sweep", "--region, then the profile's", "none", "pass --region <region>")
-    try:
-        identity = session.client("sts", region_name=region).get_caller_identity()
-    except (ClientError, BotoCoreError) as error:
-        raise _refused(
-            "Could not confirm the credentials with STS",
-            f"sts get-caller-identity in {region}",
-            f"{type(error).__name__}: {error}",
-            "refresh the credentials (`aws sso login`) or pick the profile of the run's account (AWS_PROFILE)",
-        ) from None
-    account = str(identity["Account"])
-    if args.account_id and account != args.account_id:
-        raise _refused(
-            "The credentials are another account's",
-            f"sweep account {args.account_id}",
-            f"caller {identity['Arn']} is in account {account}",
-            "pick the profile of the run's account (AWS_PROFILE)",
-        )
+    session = session_factory(args.region)
+    region = region_of(session, args.region, os.environ.get("AWS_PROFILE"))
+    account, _arn = confirm_account(session, region, args.account_id or None)
     mode = "deleting" if args.yes else "dry run (nothing is deleted; --yes deletes)"
     print(f"sweep run {args.run} in account {account}, {region}: {mode}")
-    result = Sweeper(lambda service: session.client(service, region_name=region), args.run).sweep(delete=args.yes)
+    endpoint = Endpoint(None, region, Credentials("", ""), session=session, account_id=account)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = make_client(endpoint, service)
+        return clients[service]
+
+    result = Sweeper(client, args.run).sweep(delete=args.yes)
     for line in result.lines():
         print(f"  {line}")
     if not (result.planned or result.deleted or result.failed):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3pipe.aws.run import sweep_command, valid_run_id
+from s3pipe.aws.run import sweep_command
 from s3pipe.backends.base import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
@@ -162,15 +162,6 @@ class AwsRefused(BackendUnavailable):
         )
 
     @classmethod
-    def bad_run_id(cls, run_id: str) -> AwsRefused:
-        return cls(
-            "Backend 'aws' cannot tag this run",
-            tried="tag every resource with the run's id",
-            seen=f"run id {run_id!r} is not 4-63 lowercase letters, digits and hyphens",
-            fix="leave the run id to the harness (it makes a random one per run)",
-        )
-
-    @classmethod
     def emulator_account(cls, arn: str) -> AwsRefused:
         return cls(
             "Backend 'aws' reached an emulator, not AWS",
@@ -178,6 +169,33 @@ class AwsRefused(BackendUnavailable):
             seen=f"caller {arn} is in account {EMULATOR_ACCOUNT_ID}, the emulators' account",
             fix="remove the configuration that redirects the SDK (~/.aws/config endpoint_url, proxies)",
         )
+
+
+def region_of(session: boto3.Session, configured: str | None, profile: str | None) -> str:
+    """The configured region, else the session's (the profile's); refused when there is neither."""
+    region = configured or session.region_name
+    if not region:
+        raise AwsRefused.no_region(profile)
+    return str(region)
+
+
+def confirm_account(session: boto3.Session, region: str, expected: str | None) -> tuple[str, str]:
+    """(account, caller ARN) of the session's credentials, from STS; refused when STS does not answer, when it
+    answers from the emulators' account, or, with ``expected``, when the account is another one."""
+    sts: STSClient = session.client("sts", region_name=region)
+    try:
+        identity = sts.get_caller_identity()
+    except ClientError as error:
+        err = error.response.get("Error", {})
+        raise AwsRefused.sts_failed(region, f"{err.get('Code', '?')}: {err.get('Message', '')}") from None
+    except BotoCoreError as error:
+        raise AwsRefused.sts_failed(region, f"{type(error).__name__}: {error}") from None
+    account, arn = str(identity["Account"]), str(identity["Arn"])
+    if account == EMULATOR_ACCOUNT_ID:
+        raise AwsRefused.emulator_account(arn)
+    if expected is not None and account != expected:
+        raise AwsRefused.wrong_account(expected, account, arn)
+    return account, arn
 
 
 class AwsBackend(Backend):
@@ -222,7 +240,7 @@ class AwsBackend(Backend):
         region: str | None,
         allow: bool,
         account_id: str | None = None,
-        run_id: str = "r-unset",
+        run_id: str,
         progress: Progress | None = None,
         environ: Mapping[str, str] | None = None,
         session_factory: SessionFactory = default_session,
@@ -243,17 +261,12 @@ class AwsBackend(Backend):
         expected = self.expected_account_id
         if expected is None or not _ACCOUNT_ID.match(expected):
             raise AwsRefused.no_account_id(expected)
-        if not valid_run_id(self.run_id):
-            raise AwsRefused.bad_run_id(self.run_id)
         overrides = sorted(name for name in self.environ if name.startswith(_ENDPOINT_PREFIX))
         if overrides:
             raise AwsRefused.endpoint_override(overrides)
         started = time.monotonic()
         session = self.session_factory(self.region)
-        region = self.region or session.region_name
-        if not region:
-            raise AwsRefused.no_region(self.environ.get("AWS_PROFILE"))
-        self.region = region
+        region = self.region = region_of(session, self.region, self.environ.get("AWS_PROFILE"))
         resolved = session.get_credentials()
         if resolved is None:
             raise AwsRefused.no_credentials(self.environ.get("AWS_PROFILE"))
@@ -262,19 +275,7 @@ class AwsBackend(Backend):
             raise AwsRefused.no_credentials(self.environ.get("AWS_PROFILE"))
         if frozen.access_key == FAKE_ACCESS_KEY and frozen.secret_key == FAKE_SECRET_KEY:
             raise AwsRefused.fake_credentials()
-        sts: STSClient = session.client("sts", region_name=region)
-        try:
-            identity = sts.get_caller_identity()
-        except ClientError as error:
-            err = error.response.get("Error", {})
-            raise AwsRefused.sts_failed(region, f"{err.get('Code', '?')}: {err.get('Message', '')}") from None
-        except BotoCoreError as error:
-            raise AwsRefused.sts_failed(region, f"{type(error).__name__}: {error}") from None
-        account, arn = identity["Account"], identity["Arn"]
-        if account == EMULATOR_ACCOUNT_ID:
-            raise AwsRefused.emulator_account(arn)
-        if account != expected:
-            raise AwsRefused.wrong_account(expected, account, arn)
+        account, arn = confirm_account(session, region, expected)
         self.account_id, self.caller_arn = account, arn
         self.progress.done(
             "aws",

@@ -88,7 +88,14 @@ def test_refuses_without_opt_in_before_touching_credentials() -> None:
     def no_session(_region: str) -> Any:
         raise AssertionError("no credential lookup without the opt-in")
 
-    backend = AwsBackend(region="eu-west-1", allow=False, account_id=ACCOUNT, environ={}, session_factory=no_session)
+    backend = AwsBackend(
+        region="eu-west-1",
+        allow=False,
+        account_id=ACCOUNT,
+        run_id="r0123456789",
+        environ={},
+        session_factory=no_session,
+    )
     with pytest.raises(AwsRefused) as raised:
         backend.start()
     message = str(raised.value)
@@ -193,7 +200,7 @@ class StartedAws(AwsBackend):
     """An aws backend that 'started' without AWS: only the session's cleanup path is under test."""
 
     def __init__(self) -> None:
-        super().__init__(region="eu-west-1", allow=True, account_id=ACCOUNT, environ={})
+        super().__init__(region="eu-west-1", allow=True, account_id=ACCOUNT, run_id="r0123456789", environ={})
         self.stopped = False
 
     def start(self) -> Endpoint:
@@ -258,7 +265,14 @@ def test_refuses_without_a_valid_account_id_before_touching_credentials(account_
     def no_session(_region: str | None) -> Any:
         raise AssertionError("no credential lookup without an account id")
 
-    backend = AwsBackend(region="eu-west-1", allow=True, account_id=account_id, environ={}, session_factory=no_session)
+    backend = AwsBackend(
+        region="eu-west-1",
+        allow=True,
+        account_id=account_id,
+        run_id="r0123456789",
+        environ={},
+        session_factory=no_session,
+    )
     with pytest.raises(AwsRefused) as raised:
         backend.start()
     message = str(raised.value)

@@ -259,7 +259,7 @@ def test_the_command_is_a_dry_run_without_yes(capsys: pytest.CaptureFixture[str]
 
 def test_the_command_refuses_another_account() -> None:
     stubs = Stubs()
-    with pytest.raises(HarnessError, match="another account's"):
+    with pytest.raises(HarnessError, match="credentials for another account"):
         cmd_sweep(
             sweep_args("--run", RUN, "--account-id", "210987654321", "--yes"), lambda _region: SweepSession(stubs)
         )

@@ -133,7 +133,7 @@ def test_real_endpoints_in_a_nested_endpoints_block_are_neutralised_by_the_overr
 def test_does_not_check_real_aws_runs(tmp_path: Path) -> None:
     ws = workspace(tmp_path, {"providers.tf": 'provider "aws" {\n  profile = "prod"\n}\n'})
     real = Endpoint(None, "eu-west-1", Credentials("AKIAIOSFODNN7EXAMPLE", "secret"))
-    check_deployment(real, dict(os.environ), ws, AwsBackend(region="eu-west-1", allow=True))
+    check_deployment(real, dict(os.environ), ws, AwsBackend(region="eu-west-1", allow=True, run_id="r0123456789"))
 
 
 def test_comments_and_interpolations_do_not_confuse_the_reader(tmp_path: Path) -> None:

@@ -50,10 +50,14 @@ def test_session_independent_variables_drop_the_prefix_and_zip_path() -> None:
         "extra_environment": {"MODE": "x"},
     }
     second = {**first, "name_prefix": "s3p-pytest-gw1-bbbbbb", "lambda_zip_path": "/b/lambda.zip"}
-    assert session_independent(first) == session_independent(second) == {
-        "batch_size": 10,
-        "extra_environment": {"MODE": "x"},
-    }
+    assert (
+        session_independent(first)
+        == session_independent(second)
+        == {
+            "batch_size": 10,
+            "extra_environment": {"MODE": "x"},
+        }
+    )
 
 
 def test_settings_that_change_the_stack_still_change_the_variables() -> None:
