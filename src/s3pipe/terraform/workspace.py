@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from s3pipe.backends.base import Endpoint
-from s3pipe.terraform.hcl import parse_blocks, tokenize
+from s3pipe.terraform.hcl import Block, parse_blocks, tokenize
 
 OVERRIDE_FILE = "zz_s3pipe_override.tf"
 TFVARS_FILE = "s3pipe.auto.tfvars.json"
@@ -81,51 +81,43 @@ def content_hash(paths: Iterable[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def aws_provider_aliases(infra_dir: Path) -> list[str]:
-    """Aliases of every ``provider "aws"`` block of the root module (each needs the same override).
+def root_blocks(module_dir: Path) -> Iterator[tuple[Path, str, Block]]:
+    """Every block of the root module's own ``.tf`` files (not its subfolders), with its file and the file's text.
 
-    Uses the HCL reader, so commented-out blocks are not mistaken for providers. Subfolders are not
-    read: a provider block in a called module is refused by the guard, and one in a folder nothing
-    calls (a vendored module's ``examples/``) is not Terraform's.
+    The HCL reader, so commented-out blocks are not mistaken for real ones. Subfolders are not read: a provider
+    block in a called module is refused by the guard, and one in a folder nothing calls (a vendored module's
+    ``examples/``) is not Terraform's.
     """
+    for path in module_files(module_dir):
+        if path.name.endswith(".tf") and path.parent == module_dir:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for block in parse_blocks(tokenize(text)):
+                yield path, text, block
 
-    aliases: set[str] = set()
-    for path in module_files(infra_dir):
-        if not path.name.endswith(".tf") or path.parent != infra_dir:
-            continue
-        for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
-            if block.kind == "provider" and block.labels[:1] == ["aws"]:
-                alias = block.attribute_string("alias")
-                if alias:
-                    aliases.add(alias)
-    return sorted(aliases)
+
+def _aws_providers(module_dir: Path) -> Iterator[tuple[Path, str, Block]]:
+    return ((p, t, b) for p, t, b in root_blocks(module_dir) if b.kind == "provider" and b.labels[:1] == ["aws"])
+
+
+def aws_provider_aliases(infra_dir: Path) -> list[str]:
+    """Aliases of every ``provider "aws"`` block of the root module (each needs the same override)."""
+    return sorted({alias for _p, _t, block in _aws_providers(infra_dir) if (alias := block.attribute_string("alias"))})
 
 
 def literal_provider_regions(infra_dir: Path) -> dict[str | None, tuple[str, str]]:
     """Root-module ``provider "aws"`` blocks with a literal ``region``: alias (None: default) -> (region, file:line)."""
     regions: dict[str | None, tuple[str, str]] = {}
-    for path in module_files(infra_dir):
-        if not path.name.endswith(".tf") or path.parent != infra_dir:
-            continue
-        for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
-            if block.kind != "provider" or block.labels[:1] != ["aws"]:
-                continue
-            region = block.attribute_string("region")
-            if region:
-                line = block.attributes["region"].line
-                regions.setdefault(block.attribute_string("alias"), (region, f"{path.name}:{line}"))
+    for path, _text, block in _aws_providers(infra_dir):
+        if region := block.attribute_string("region"):
+            regions.setdefault(
+                block.attribute_string("alias"), (region, f"{path.name}:{block.attributes['region'].line}")
+            )
     return regions
 
 
 def declared_blocks(infra_dir: Path, kind: str) -> set[str]:
     """First labels of the root module's ``kind "name"`` blocks (``variable``, ``output``) in its ``.tf`` files."""
-    names: set[str] = set()
-    for path in module_files(infra_dir):
-        if path.name.endswith(".tf") and path.parent == infra_dir:
-            for block in parse_blocks(tokenize(path.read_text(encoding="utf-8", errors="replace"))):
-                if block.kind == kind and block.labels:
-                    names.add(block.labels[0])
-    return names
+    return {block.labels[0] for _p, _t, block in root_blocks(infra_dir) if block.kind == kind and block.labels}
 
 
 def declared_variables(infra_dir: Path) -> set[str]:
@@ -171,17 +163,11 @@ class ProviderPins:
 def provider_default_tags(module_dir: Path) -> dict[str | None, str]:
     """The ``tags`` expression of each root ``provider "aws"`` block's ``default_tags``, by alias, as written."""
     found: dict[str | None, str] = {}
-    for path in module_files(module_dir):
-        if not path.name.endswith(".tf") or path.parent != module_dir:
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for block in parse_blocks(tokenize(text)):
-            if block.kind != "provider" or block.labels[:1] != ["aws"]:
-                continue
-            for nested in block.blocks:
-                tags = nested.attributes.get("tags") if nested.kind == "default_tags" else None
-                if tags is not None and tags.span is not None:
-                    found[block.attribute_string("alias")] = text[tags.span[0] : tags.span[1]]
+    for _path, text, block in _aws_providers(module_dir):
+        for nested in block.blocks:
+            tags = nested.attributes.get("tags") if nested.kind == "default_tags" else None
+            if tags is not None and tags.span is not None:
+                found[block.attribute_string("alias")] = text[tags.span[0] : tags.span[1]]
     return found
 
 
