@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from s3pipe.backends.registry import backend_class
 from s3pipe.config import DEFAULT_REGION, HarnessConfig
 from s3pipe.terraform.workspace import literal_provider_regions
 
@@ -22,11 +23,12 @@ class RegionChoice:
 
     region: str
     reason: str
-    #: Configured, or the module's own: not a default (on AWS a default yields to the profile's region).
+    #: Configured, or the module's own: not a default (on AWS a default yields to the profile's region, and
+    #: ``region`` is empty until the backend reads it).
     chosen: bool = True
 
     def __str__(self) -> str:
-        return f"{self.region} ({self.reason})"
+        return f"{self.region} ({self.reason})" if self.region else self.reason
 
 
 def choose_region(config: HarnessConfig, module_dir: Path) -> RegionChoice:
@@ -38,6 +40,13 @@ def choose_region(config: HarnessConfig, module_dir: Path) -> RegionChoice:
     if literal is not None:
         region, where = literal
         return RegionChoice(region, f'the module\'s own provider "aws" block, {where}')
+    if not backend_class(config.backend).is_emulator:
+        return RegionChoice(
+            "",
+            "the AWS profile's region (AWS_REGION, AWS_DEFAULT_REGION or the profile's config), printed with the "
+            "account when the backend starts",
+            chosen=False,
+        )
     return RegionChoice(
         config.region if config.region else DEFAULT_REGION,
         'the default: the module\'s provider "aws" block names no literal region and --s3pipe-region is not set',
@@ -49,4 +58,4 @@ def for_module(config: HarnessConfig, module_dir: Path) -> tuple[HarnessConfig, 
     """``config`` with the region this module's stack runs in, and the choice."""
     choice = choose_region(config, module_dir)
     given = config.given | {"region"} if choice.chosen else config.given
-    return config.with_overrides(region=choice.region, given=given), choice
+    return config.with_overrides(region=choice.region or config.region, given=given), choice

@@ -127,3 +127,17 @@ def test_for_module_marks_the_region_given_only_when_chosen(tmp_path: Path) -> N
     assert (eu.region, "region" in eu.given) == ("eu-west-1", True)
     default, _ = for_module(config, module(tmp_path / "none", 'provider "aws" {}\n'))
     assert (default.region, "region" in default.given) == ("ap-northeast-1", False)
+
+
+def test_on_aws_an_unchosen_region_is_the_profiles_and_the_header_says_so(tmp_path: Path) -> None:
+    from s3pipe.region import for_module
+
+    directory = module(tmp_path, 'provider "aws" {}\n')
+    config = HarnessConfig.resolve(tmp_path, environ={"S3PIPE_BACKEND": "aws"})
+    choice = choose_region(config, directory)
+    assert str(choice).startswith("the AWS profile's region")
+    assert "ap-northeast-1" not in str(choice)
+    resolved, _ = for_module(config, directory)
+    assert "region" not in resolved.given  # the aws backend then asks the profile
+    literal = choose_region(config, module(tmp_path / "eu", EU))
+    assert (literal.region, literal.chosen) == ("eu-west-1", True)
