@@ -26,6 +26,7 @@ from s3pipe.progress import Progress
 from s3pipe.session import UP_PID_FILE, StackSession, pid_alive, stop_stack
 from s3pipe.snapshots.canary import canary_can_check
 from s3pipe.stack import Stack
+from s3pipe.teardown import Interrupts
 
 DEV_STACK = "dev"
 
@@ -85,11 +86,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = Progress()
     session = StackSession(config, progress, args.stack, port=port, guard=check_deployment)
     progress.stage("project", _project_line(config))
+    interrupts = Interrupts()  # SIGTERM during the apply ends it like Ctrl-C, and the close below is not cut short
+    interrupts.install()
     try:
         stack = session.open()
     except BaseException:  # a failed or interrupted apply: nothing it created stays behind
-        session.close(keep=False)
+        with interrupts.held():
+            session.close(keep=False)
         raise
+    finally:
+        interrupts.uninstall()
     print_stack(stack, config.root / "samples")
     _lend(session)
     if args.detach:

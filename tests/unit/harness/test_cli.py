@@ -288,3 +288,32 @@ def test_up_names_the_fake_pair_where_the_emulator_checks_keys() -> None:
         cli.credentials_note(_stack_on("external")) == "credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
     )
     assert cli.credentials_note(_stack_on("aws")) == "credentials: your AWS profile's"
+
+
+def test_sigterm_during_up_ends_the_apply_and_closes_the_stack(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM while `s3pipe up` applies (a cancelled job) closes what the open created; before, it killed the
+    process and left a real stack behind."""
+    import signal
+    import time as time_module
+
+    closed: list[bool | None] = []
+
+    class Applying:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def open(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time_module.sleep(5)  # the apply, cut short by the signal
+            raise AssertionError("the SIGTERM did not interrupt the apply")
+
+        def close(self, *, keep: bool | None = None) -> None:
+            closed.append(keep)
+
+    monkeypatch.setattr(cli, "StackSession", Applying)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    assert cli.main(["up", "--port", "0"]) == 130  # interrupted, as Ctrl-C
+
+    assert closed == [False]
+    assert signal.getsignal(signal.SIGTERM) is previous  # handed back after the open
